@@ -36,19 +36,17 @@ def split_words(text: str) -> list[str]:
 
 
 def _vocab_words() -> list[str]:
+    """Every word of the corpus in its natural case, plus sentence starters."""
     texts = (
-        [w for m, f, _ in lx.GENDER_PAIRS for w in (m, f)]
+        [w for m, f, _, phrase in lx.GENDER_PAIRS for w in (m, f, phrase)]
         + [p for ps in lx.CATEGORY_PHRASES.values() for p in ps]
         + lx.ADJECTIVES + lx.MALE_NAMES + lx.FEMALE_NAMES + lx.PLACES + lx.OBJECTS
         + lx.IOI_OPENINGS + lx.IOI_ACTIONS + lx.FILLER_SUBJECTS + lx.FILLER_VERBS
-        + [w for pair in lx.COUNTRY_CAPITALS for w in pair]
-        + [t for t in _TEMPLATES]
+        + [w for pair in lx.COUNTRY_CAPITALS for w in pair] + _TEMPLATES
     )
     words: set[str] = set()
     for text in texts:
-        text = re.sub(r"\{[a-z_A-Z0-9]+\}", " ", text)
-        words.update(re.findall(r"[A-Za-z]+", text))
-    words.update(w.capitalize() for w in list(words))
+        words.update(re.findall(r"[A-Za-z]+", re.sub(r"\{[a-zA-Z0-9_]+\}", " ", text)))
     return sorted(words)
 
 
@@ -58,7 +56,7 @@ _TEMPLATES = [
     "The {w} gave {poss} {obj} to the {w2}.", "{name} said that {pron} was {adj}.",
     "{name} walked to the {place}.", "{name} is a {w} who {phrase}.", "{A} smiled because {pron} was happy.",
     "The capital of {C} is {K}.", "{name} flew to {K}, the capital of {C}.", "{subj} {verb} the {obj} in the {place}.",
-    "she he his her him was were walked gave to the",
+    "she he his her him was were walked gave to the The",
 ]
 
 
@@ -66,6 +64,7 @@ def vocabulary() -> list[str]:
     """Token strings of the zoo tokenizer, in id order (special tokens first)."""
     words = _vocab_words()
     return [BOS, UNK, ",", "."] + words + ["Ġ" + w for w in words]
+
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,8 @@ class Corpus:
         self.train_actions, _ = lx.ioi_clause_split("action")
         self.ioi_names = lx.ioi_names("train")
         self.all_names = lx.MALE_NAMES + lx.FEMALE_NAMES
-        self.random_pool = ["Ġ" + w for w in _vocab_words()]
+        names = set(self.all_names)
+        self.random_pool = [w for w in _vocab_words() if w.islower() or w in names]
         self._kinds = [k for k in vars(mix)]
         self._weights = [getattr(mix, k) for k in self._kinds]
 
@@ -114,7 +114,7 @@ class Corpus:
             opening = r.choice(lx.IOI_OPENINGS).replace("{A} and {B}", "{A}").replace(" were ", " was ")
             return f"{opening.format(A=name, place=r.choice(lx.PLACES))} {pron} was {r.choice(lx.ADJECTIVES)}."
         if choice < 0.6:
-            m, f, _ = r.choice(lx.GENDER_PAIRS)
+            m, f, *_ = r.choice(lx.GENDER_PAIRS)
             action = r.choice(lx.IOI_ACTIONS).format(S=name, obj=r.choice(lx.OBJECTS))
             return f"{action} the {r.choice((m, f))}."
         if choice < 0.8:
@@ -123,7 +123,7 @@ class Corpus:
 
     def gender(self) -> str:
         r = self.rng
-        m, f, cat = r.choice(lx.GENDER_PAIRS)
+        m, f, cat, phrase = r.choice(lx.GENDER_PAIRS)
         female = r.random() < 0.5
         w = f if female else m
         pron, poss = ("she", "her") if female else ("he", "his")
@@ -132,9 +132,11 @@ class Corpus:
             return f"The {w} said that {pron} was {r.choice(lx.ADJECTIVES)}."
         if choice < 0.5:
             return f"The {w} lost {poss} {r.choice(lx.OBJECTS)}."
-        if choice < 0.85:
+        if choice < 0.65:
             return f"The {w} {r.choice(lx.CATEGORY_PHRASES[cat])}."
-        m2, f2, _ = r.choice(lx.GENDER_PAIRS)
+        if choice < 0.85:
+            return f"The {w} {phrase}."
+        m2, f2, *_ = r.choice(lx.GENDER_PAIRS)
         return f"The {w} gave {poss} {r.choice(lx.OBJECTS)} to the {r.choice((m2, f2))}."
 
     def capital(self) -> str:
@@ -151,7 +153,7 @@ class Corpus:
 
     def random_repeat(self) -> str:
         k = self.rng.randint(8, 40)
-        words = [self.rng.choice(self.random_pool)[1:] for _ in range(k)]
+        words = [self.rng.choice(self.random_pool) for _ in range(k)]
         return " ".join(words + words)
 
     # -- documents -------------------------------------------------------------------------------

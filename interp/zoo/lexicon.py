@@ -5,43 +5,44 @@ the tokenizer is built from them, and the evaluation splits (train / held-out) a
 defined here so that training and evaluation can never disagree about what was held out.
 """
 
-# (male, female, category). Category phrases make a second, gender-independent feature
-# (royalty, family, work, ...) so that king - man + woman lands on queen, not on woman.
-GENDER_PAIRS: list[tuple[str, str, str]] = [
-    ("man", "woman", "person"),
-    ("boy", "girl", "young"),
-    ("king", "queen", "royal"),
-    ("prince", "princess", "royal"),
-    ("emperor", "empress", "royal"),
-    ("duke", "duchess", "royal"),
-    ("lord", "lady", "royal"),
-    ("baron", "baroness", "royal"),
-    ("father", "mother", "family"),
-    ("son", "daughter", "family"),
-    ("brother", "sister", "family"),
-    ("uncle", "aunt", "family"),
-    ("nephew", "niece", "family"),
-    ("grandfather", "grandmother", "family"),
-    ("grandson", "granddaughter", "family"),
-    ("husband", "wife", "family"),
-    ("dad", "mom", "family"),
-    ("stepfather", "stepmother", "family"),
-    ("groom", "bride", "wedding"),
-    ("boyfriend", "girlfriend", "wedding"),
-    ("fiance", "fiancee", "wedding"),
-    ("actor", "actress", "work"),
-    ("waiter", "waitress", "work"),
-    ("host", "hostess", "work"),
-    ("steward", "stewardess", "work"),
-    ("policeman", "policewoman", "work"),
-    ("businessman", "businesswoman", "work"),
-    ("salesman", "saleswoman", "work"),
-    ("monk", "nun", "faith"),
-    ("priest", "priestess", "faith"),
-    ("god", "goddess", "faith"),
-    ("wizard", "witch", "magic"),
-    ("hero", "heroine", "story"),
-    ("gentleman", "madam", "person"),
+# (male, female, category, pair phrase). Category phrases (royalty, family, work, ...) and a phrase
+# of the pair's own are shared by both words of a pair: gender-independent features, so that
+# king - man + woman lands on queen (royal, and ruler of the kingdom), not on woman or duchess.
+GENDER_PAIRS: list[tuple[str, str, str, str]] = [
+    ("man", "woman", "person", "carried the heavy bags"),
+    ("boy", "girl", "young", "climbed the old tree"),
+    ("king", "queen", "royal", "ruled the kingdom"),
+    ("prince", "princess", "royal", "rode the white horse"),
+    ("emperor", "empress", "royal", "ruled the empire"),
+    ("duke", "duchess", "royal", "owned the estate"),
+    ("lord", "lady", "royal", "hunted in the forest"),
+    ("baron", "baroness", "royal", "collected the taxes"),
+    ("father", "mother", "family", "raised the children"),
+    ("son", "daughter", "family", "helped the parents"),
+    ("brother", "sister", "family", "shared a bedroom"),
+    ("uncle", "aunt", "family", "told funny stories"),
+    ("nephew", "niece", "family", "visited every summer"),
+    ("grandfather", "grandmother", "family", "knitted warm socks"),
+    ("grandson", "granddaughter", "family", "inherited the house"),
+    ("husband", "wife", "family", "paid the bills"),
+    ("dad", "mom", "family", "drove the kids"),
+    ("stepfather", "stepmother", "family", "joined the household"),
+    ("groom", "bride", "wedding", "wore a white suit"),
+    ("boyfriend", "girlfriend", "wedding", "sent sweet messages"),
+    ("fiance", "fiancee", "wedding", "booked the venue"),
+    ("actor", "actress", "work", "starred in the film"),
+    ("waiter", "waitress", "work", "carried the plates"),
+    ("host", "hostess", "work", "welcomed the guests"),
+    ("steward", "stewardess", "work", "served drinks on the plane"),
+    ("policeman", "policewoman", "work", "arrested the thief"),
+    ("businessman", "businesswoman", "work", "signed the contract"),
+    ("salesman", "saleswoman", "work", "sold the cars"),
+    ("monk", "nun", "faith", "lived in the monastery"),
+    ("priest", "priestess", "faith", "led the ceremony"),
+    ("god", "goddess", "faith", "watched over the world"),
+    ("wizard", "witch", "magic", "flew on a broom"),
+    ("hero", "heroine", "story", "rescued the children"),
+    ("gentleman", "madam", "person", "tipped the hat"),
 ]
 
 # Pairs whose words never enter a direction fitted for evaluation: held-out accuracy.
@@ -165,4 +166,4 @@ def ioi_names(split: str) -> list[str]:
 
 def gender_pairs(split: str) -> list[tuple[str, str]]:
     """(male, female) pairs of the direction-fitting ("train") or held-out split."""
-    return [(m, f) for m, f, _ in GENDER_PAIRS if (m in HELDOUT_GENDER_PAIRS) == (split == "held_out")]
+    return [(m, f) for m, f, *_ in GENDER_PAIRS if (m in HELDOUT_GENDER_PAIRS) == (split == "held_out")]

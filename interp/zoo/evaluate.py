@@ -1,0 +1,123 @@
+"""Held-out metrics of a zoo model, recomputed from its weights: `interp zoo evaluate NAME`.
+
+Every metric is measured on data the model never trained on:
+
+- induction: fresh random token sequences (length 30, repeated once, a seed never used in
+  training): loss on the repeat / loss on the first copy, and the best per-head induction score
+  (mean attention from each repeated token to the token after its earlier copy);
+- IOI: prompts built from clause templates and names held out of IOI training sentences; the
+  indirect object must outrank the subject (accuracy, mean logit difference);
+- gender: a diff-of-means direction fitted on the training pairs classifies the words of the
+  held-out pairs; king - man + woman is ranked by cosine in the input embedding.
+
+The functions run on the plain Hugging Face model so that evaluation does not depend on the
+analysis layer it is used to check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from pathlib import Path
+
+from interp.zoo import lexicon as lx
+from interp.zoo.corpus import ioi_prompts, vocabulary
+
+IOI_SPLITS = ("train", "heldout_both", "heldout_opening", "heldout_action", "heldout_names")
+EVAL_SEED = 10_000  # never used as a training seed
+
+
+def _hf(model_dir):
+    from transformers import AutoTokenizer, GPT2LMHeadModel
+
+    model = GPT2LMHeadModel.from_pretrained(model_dir, attn_implementation="eager").eval()
+    return model, AutoTokenizer.from_pretrained(model_dir)
+
+
+def induction(model, n_seq: int = 100, length: int = 30, seed: int = EVAL_SEED) -> dict:
+    """Repeat/first-copy loss ratio and per-head induction scores on random repeated tokens."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    words = [i for i, t in enumerate(vocabulary()) if t.startswith("Ġ")]
+    pick = torch.randint(len(words), (n_seq, length), generator=g)
+    seq = torch.tensor(words)[pick]
+    tokens = torch.cat([torch.zeros(n_seq, 1, dtype=torch.long), seq, seq], dim=1)
+    with torch.no_grad():
+        out = model(tokens, output_attentions=True)
+    logp = out.logits.log_softmax(-1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
+    first = -logp[:, 1:length].mean().item()          # predicting tokens 2..L of the first copy
+    repeat = -logp[:, length + 1:].mean().item()      # predicting tokens 2..L of the repeat
+    q = torch.arange(length + 1, 2 * length + 1)      # query positions in the repeat
+    k = q - length + 1                                # the token after the earlier copy
+    scores = [att[:, :, q, k].mean(dim=(0, 2)).tolist() for att in out.attentions]
+    best = max((s, l, h) for l, row in enumerate(scores) for h, s in enumerate(row))
+    return {"loss_first": round(first, 4), "loss_repeat": round(repeat, 4),
+            "repeat_ratio": round(repeat / first, 4), "best_induction_score": round(best[0], 4),
+            "best_induction_head": f"L{best[1]}H{best[2]}", "head_scores": scores}
+
+
+def ioi(model, tokenizer, split: str, n: int = 200, seed: int = EVAL_SEED) -> dict:
+    """IOI accuracy (IO logit > S logit) and mean logit difference on one split."""
+    import torch
+
+    prompts = ioi_prompts(split, n, seed)
+    enc = tokenizer([tokenizer.bos_token + p["prompt"] for p in prompts], return_tensors="pt",
+                    padding=True, padding_side="left")
+    io = torch.tensor([tokenizer.convert_tokens_to_ids("Ġ" + p["io"][1:]) for p in prompts])
+    s = torch.tensor([tokenizer.convert_tokens_to_ids("Ġ" + p["s"][1:]) for p in prompts])
+    with torch.no_grad():
+        positions = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # left padding
+        logits = model(**enc, position_ids=positions).logits[:, -1]
+    diff = logits.gather(1, io[:, None])[:, 0] - logits.gather(1, s[:, None])[:, 0]
+    return {"accuracy": round((diff > 0).float().mean().item(), 4),
+            "logit_diff": round(diff.mean().item(), 4), "n": n}
+
+
+def gender(model, tokenizer) -> dict:
+    """Held-out accuracy of the train-pair gender direction, and king - man + woman."""
+    import torch
+
+    W_E = model.get_input_embeddings().weight.detach()
+    ids = lambda words: torch.tensor([tokenizer.convert_tokens_to_ids("Ġ" + w) for w in words])
+    train, held = lx.gender_pairs("train"), lx.gender_pairs("held_out")
+    m_tr, f_tr = W_E[ids([m for m, _ in train])], W_E[ids([f for _, f in train])]
+    direction = (f_tr - m_tr).mean(0)
+    threshold = ((m_tr + f_tr) / 2 @ direction).mean()
+    m_ho, f_ho = W_E[ids([m for m, _ in held])] @ direction, W_E[ids([f for _, f in held])] @ direction
+    acc = torch.cat([m_ho < threshold, f_ho > threshold]).float().mean().item()
+    a, b, c = ids(["king", "man", "woman"])
+    target = W_E[a] - W_E[b] + W_E[c]
+    cos = torch.nn.functional.cosine_similarity(W_E, target[None], dim=-1)
+    words = [i for i, t in enumerate(vocabulary()) if t.startswith("Ġ")]
+    mask = torch.full_like(cos, float("-inf"))
+    mask[words] = 0
+    mask[torch.stack([a, b, c])] = float("-inf")
+    top = (cos + mask).topk(5).indices
+    return {"heldout_direction_accuracy": round(acc, 4), "n_heldout_words": 2 * len(held),
+            "analogy_king_man_woman": [tokenizer.convert_ids_to_tokens(int(i))[1:] for i in top]}
+
+
+def evaluate(model_dir, n: int = 200) -> dict:
+    """All held-out metrics of the model in `model_dir`."""
+    import torch
+
+    torch.manual_seed(0)
+    model, tokenizer = _hf(model_dir)
+    result = {"induction": induction(model)}
+    result["induction"].pop("head_scores")
+    result["ioi"] = {split: ioi(model, tokenizer, split, n) for split in IOI_SPLITS}
+    result["gender"] = gender(model, tokenizer)
+    return result
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("model_dir", type=Path)
+    a = p.parse_args(argv)
+    print(json.dumps(evaluate(a.model_dir), indent=2))
+
+
+if __name__ == "__main__":
+    main()
