@@ -1,1 +1,38 @@
-__version__ = '0.1.0'
+"""interp: an offline-first mechanistic interpretability toolkit for transformer language models.
+
+Public API (imported lazily, so `import interp` is instant):
+
+    load(name_or_path, device="cpu")      -> TransformerBridge with `.info` (models.py)
+    hook_points(model)                    -> DataFrame of every hook point (activations.py)
+    capture(model, prompts, names=None)   -> Activations: every chosen activation + tokens
+    InterpError                           -> the one user-facing error type (errors.py)
+
+Analyses, one module each, each returning tidy pandas DataFrames:
+    interp.embeddings   nearest neighbours, analogies, directions and probes
+    interp.ablation     zero / mean / resample head ablation (sweeps via interp.sweep)
+    interp.attention    attention with and without the causal mask, head classes
+    interp.attribution  direct logit attribution and the logit lens
+    interp.sampling     temperature, entropy and seeded sampling
+
+Dimension names follow TransformerLens: batch, pos, d_model, layer, head, d_head, d_vocab,
+query (= pos of the attending token), key (= pos attended to).
+"""
+
+__version__ = "0.1.0"
+__all__ = ["load", "hook_points", "capture", "InterpError", "__version__"]
+
+_LAZY = {
+    "load": ("interp.models", "load"),
+    "hook_points": ("interp.activations", "hook_points"),
+    "capture": ("interp.activations", "capture"),
+    "InterpError": ("interp.errors", "InterpError"),
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'interp' has no attribute {name!r}")

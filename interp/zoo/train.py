@@ -36,7 +36,7 @@ class Recipe:
     lr: float = 2e-3
     warmup: int = 200
     weight_decay: float = 0.05
-    seed: int = 0
+    seed: int = 1
     mix: Mix = field(default_factory=Mix)
     description: str = ""
 

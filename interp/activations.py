@@ -1,0 +1,199 @@
+"""Hook points and activation capture: see and keep every activation of every layer.
+
+Hook names follow TransformerLens (`hook_embed`, `hook_pos_embed`, `blocks.{L}.hook_resid_pre`,
+`blocks.{L}.attn.hook_pattern`, `blocks.{L}.attn.hook_result`, `blocks.{L}.mlp.hook_post`,
+`ln_final.hook_scale`, ...). The bridge also exposes alias names for the same tensors
+(`embed.hook_out`, `blocks.0.attn.o.hook_in`, ...); interp lists and keeps only the canonical
+ones, so nothing is stored twice.
+
+Example:
+    >>> import interp
+    >>> model = interp.load("zoo-2l")
+    >>> acts = interp.capture(model, ["When Mary and John went to the store,"], names="*hook_pattern")
+    >>> acts["blocks.1.attn.hook_pattern"].shape  # batch head query key
+    torch.Size([1, 4, 10, 10])
+    >>> acts.tokens[0][:3]
+    ['<|endoftext|>', 'When', ' Mary']
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from interp.errors import InterpError, closest
+
+Names = str | Sequence[str] | Callable[[str], bool] | None
+# Aliases of other hook points, and points the bridge fires only under optional flags
+# (use_split_qkv_input, use_hook_mlp_in): listing them would show names that never fill.
+_ALIAS = re.compile(r"(\.hook_in|\.hook_out|hook_hidden_states|hook_[qkv]_input|hook_attn_in|hook_mlp_in)$")
+_LAYER = re.compile(r"^blocks\.(\d+)\.(.+)$")
+
+
+def hook_names(model) -> list[str]:
+    """Canonical hook point names of `model`, in forward order (aliases dropped)."""
+    return [n for n in model.hook_dict if not _ALIAS.search(n)]
+
+
+def select_names(model, names: Names) -> list[str]:
+    """Resolve a names filter (None = all, exact list, glob string, or predicate) to hook names.
+
+    Raises:
+        InterpError: an exact name that is not a hook point, or a glob that matches nothing.
+    """
+    valid = hook_names(model)
+    if names is None:
+        return valid
+    if callable(names):
+        return [n for n in valid if names(n)]
+    if isinstance(names, str):
+        hits = [n for n in valid if fnmatch.fnmatchcase(n, names)] if any(c in names for c in "*?[") else \
+            [n for n in valid if n == names]
+        if not hits:
+            raise InterpError(f"hook {names!r} matches no hook point{closest(names, valid)}; "
+                              "list them with `interp inspect --model M`")
+        return hits
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise InterpError(f"unknown hook {unknown[0]!r}{closest(unknown[0], valid)}; "
+                          "list them with `interp inspect --model M`")
+    return [n for n in valid if n in set(names)]
+
+
+def split_name(name: str) -> tuple[int | None, str]:
+    """('blocks.3.attn.hook_z') -> (3, 'attn.hook_z'); ('hook_embed') -> (None, 'hook_embed')."""
+    m = _LAYER.match(name)
+    return (int(m.group(1)), m.group(2)) if m else (None, name)
+
+
+@contextmanager
+def attn_result(model):
+    """Enable per-head attention outputs (`hook_result`) inside the block, then restore."""
+    before = bool(getattr(model.cfg, "use_attn_result", False))
+    model.set_use_attn_result(True)
+    try:
+        yield model
+    finally:
+        model.set_use_attn_result(before)
+
+
+def to_tokens(model, prompts: str | Sequence[str], prepend_bos: bool | None = None):
+    """Token ids [batch pos] (right-padded) and the string tokens of each prompt.
+
+    Raises:
+        InterpError: empty prompt, or a prompt longer than the model's context.
+    """
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
+        raise InterpError("empty prompt: give at least one non-empty string")
+    bos = model.cfg.default_prepend_bos if prepend_bos is None else prepend_bos
+    rows = [model.to_tokens(p, prepend_bos=bos)[0] for p in prompts]
+    n_ctx = model.cfg.n_ctx
+    too_long = [len(r) for r in rows if len(r) > n_ctx]
+    if too_long:
+        raise InterpError(f"prompt is {too_long[0]} tokens but {getattr(model, 'info', model.cfg).__dict__.get('name', 'the model')} "
+                          f"takes at most {n_ctx}; shorten it (or truncate it yourself)")
+    import torch
+
+    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
+    tokens = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
+    for i, r in enumerate(rows):
+        tokens[i, :len(r)] = r
+    strs = [model.tokenizer.convert_ids_to_tokens(r.tolist()) for r in rows]
+    return tokens.to(model.cfg.device), [[_show(t) for t in s] for s in strs]
+
+
+def _show(token: str) -> str:
+    """GPT-2 byte-level token ('Ġking') as text (' king')."""
+    return token.replace("Ġ", " ").replace("Ċ", "\n")
+
+
+@dataclass
+class Activations:
+    """Captured activations: `acts[name]` is a tensor [batch, ...]; `tokens` says what each
+    position is; `lengths` gives each prompt's real length (positions past it are padding)."""
+
+    cache: dict
+    tokens: list[list[str]]
+    lengths: list[int]
+    logits: object = None
+
+    def __getitem__(self, name: str):
+        if name not in self.cache:
+            raise InterpError(f"activation {name!r} was not captured{closest(name, self.cache)}; "
+                              "pass it in names=")
+        return self.cache[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.cache
+
+    def keys(self):
+        return self.cache.keys()
+
+    def __len__(self) -> int:
+        return len(self.cache)
+
+    def nbytes(self) -> int:
+        """Bytes held, counting shared storage once."""
+        seen, total = set(), 0
+        for t in self.cache.values():
+            ptr = t.untyped_storage().data_ptr()
+            if ptr not in seen:
+                seen.add(ptr)
+                total += t.untyped_storage().nbytes()
+        return total
+
+
+def capture(model, prompts: str | Sequence[str], names: Names = None, prepend_bos: bool | None = None,
+            keep_logits: bool = False) -> Activations:
+    """Run `prompts` through `model` and keep the chosen activations (all by default).
+
+    Args:
+        model: a model from `interp.load`.
+        prompts: a string or a list of strings (right-padded into one batch).
+        names: None (every hook point), exact names, a glob ("blocks.*.attn.hook_pattern") or a
+            predicate on the name.
+        prepend_bos: override the model's default of prepending BOS to strings.
+        keep_logits: also keep the output logits [batch pos d_vocab].
+
+    Returns:
+        `Activations` with `.cache`, `.tokens` (string tokens per prompt) and `.lengths`.
+    """
+    import torch
+
+    chosen = select_names(model, names)
+    tokens, strs = to_tokens(model, prompts, prepend_bos)
+    wanted = set(chosen)
+    with attn_result(model) if any(n.endswith("attn.hook_result") for n in chosen) else _null():
+        with torch.no_grad():
+            logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n in wanted)
+    kept = {n: cache[n] for n in chosen if n in cache.cache_dict}
+    return Activations(kept, strs, [len(s) for s in strs], logits if keep_logits else None)
+
+
+@contextmanager
+def _null():
+    yield
+
+
+def hook_points(model, prompt: str = "The cat sat on the mat.") -> "pandas.DataFrame":
+    """Every canonical hook point with its layer, component and shape on `prompt`.
+
+    Returns:
+        DataFrame with columns name, layer (NA outside blocks), component, shape.
+    """
+    import pandas as pd
+
+    acts = capture(model, prompt)
+    rows = []
+    for name in hook_names(model):
+        layer, component = split_name(name)
+        shape = tuple(acts.cache[name].shape) if name in acts.cache else None
+        rows.append({"name": name, "layer": layer, "component": component,
+                     "shape": "x".join(map(str, shape)) if shape else "not produced"})
+    df = pd.DataFrame(rows)
+    df["layer"] = df["layer"].astype("Int64")
+    return df

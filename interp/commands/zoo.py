@@ -1,0 +1,45 @@
+"""`interp zoo train|evaluate NAME`: reproduce a zoo model, or recompute its held-out metrics."""
+
+import argparse
+
+EXAMPLE = "examples:\n  interp zoo evaluate zoo-4l\n  interp zoo train zoo-2l --out /tmp/zoo-2l"
+
+
+def register(sub) -> None:
+    p = sub.add_parser("zoo", help="train or evaluate the built-in models", epilog=EXAMPLE,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    zsub = p.add_subparsers(dest="zoo_command", metavar="ACTION", required=True,
+                            parser_class=type(p))
+    from interp.zoo.train import RECIPES  # light: no torch at import
+
+    t = zsub.add_parser("train", help="train a zoo model from its recipe (progress bar, loss log)")
+    t.add_argument("name", choices=sorted(RECIPES))
+    t.add_argument("--out", default=None, help="output directory (default: the packaged zoo dir)")
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
+    t.set_defaults(run=run_train)
+    e = zsub.add_parser("evaluate", help="recompute a zoo model's held-out metrics")
+    e.add_argument("name", help="zoo name or model directory")
+    e.add_argument("--n", type=int, default=200, help="prompts per IOI split")
+    e.add_argument("--write-card", action="store_true", help="store the metrics in card.json and MODEL_CARD.md")
+    e.set_defaults(run=run_evaluate)
+
+
+def run_train(args) -> None:
+    from interp.zoo.train import train
+
+    print(train(args.name, args.out, args.device, workers=args.workers))
+
+
+def run_evaluate(args) -> None:
+    import json
+
+    from interp.models import resolve
+    from interp.zoo.card import write_card
+    from interp.zoo.evaluate import evaluate
+
+    name, _, location = resolve(args.name)
+    metrics = evaluate(location, n=args.n)
+    print(json.dumps(metrics, indent=2))
+    if args.write_card:
+        print(write_card(location, metrics))
