@@ -80,6 +80,12 @@ class Mix:
     random_repeat: float = 0.15
 
 
+def random_pool() -> list[str]:
+    """Words drawn for repeated random sequences: lower-case words and names (no sentence starters)."""
+    names = set(lx.MALE_NAMES + lx.FEMALE_NAMES)
+    return [w for w in _vocab_words() if w.islower() or w in names]
+
+
 class Corpus:
     """Sentence generator. `Corpus(seed).document(n)` gives the first n tokens of a document."""
 
@@ -90,8 +96,7 @@ class Corpus:
         self.train_actions, _ = lx.ioi_clause_split("action")
         self.ioi_names = lx.ioi_names("train")
         self.all_names = lx.MALE_NAMES + lx.FEMALE_NAMES
-        names = set(self.all_names)
-        self.random_pool = [w for w in _vocab_words() if w.islower() or w in names]
+        self.random_pool = random_pool()
         self._kinds = [k for k in vars(mix)]
         self._weights = [getattr(mix, k) for k in self._kinds]
 

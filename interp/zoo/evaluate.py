@@ -2,8 +2,8 @@
 
 Every metric is measured on data the model never trained on:
 
-- induction: fresh random token sequences (length 30, repeated once, a seed never used in
-  training): loss on the repeat / loss on the first copy, and the best per-head induction score
+- induction: fresh random sequences of 30 words from the corpus' random-sequence pool, repeated
+  once (a seed never used in training): loss on the repeat / loss on the first copy, and the best per-head induction score
   (mean attention from each repeated token to the token after its earlier copy);
 - IOI: prompts built from clause templates and names held out of IOI training sentences; the
   indirect object must outrank the subject (accuracy, mean logit difference);
@@ -22,7 +22,7 @@ import random
 from pathlib import Path
 
 from interp.zoo import lexicon as lx
-from interp.zoo.corpus import ioi_prompts, vocabulary
+from interp.zoo.corpus import ioi_prompts, random_pool, vocabulary
 
 IOI_SPLITS = ("train", "heldout_both", "heldout_opening", "heldout_action", "heldout_names")
 EVAL_SEED = 10_000  # never used as a training seed
@@ -40,7 +40,8 @@ def induction(model, n_seq: int = 100, length: int = 30, seed: int = EVAL_SEED) 
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    words = [i for i, t in enumerate(vocabulary()) if t.startswith("Ġ")]
+    index = {t: i for i, t in enumerate(vocabulary())}
+    words = [index["Ġ" + w] for w in random_pool()]
     pick = torch.randint(len(words), (n_seq, length), generator=g)
     seq = torch.tensor(words)[pick]
     tokens = torch.cat([torch.zeros(n_seq, 1, dtype=torch.long), seq, seq], dim=1)
