@@ -90,12 +90,13 @@ def to_tokens(model, prompts: str | Sequence[str], prepend_bos: bool | None = No
     if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
         raise InterpError("empty prompt: give at least one non-empty string")
     bos = model.cfg.default_prepend_bos if prepend_bos is None else prepend_bos
-    rows = [model.to_tokens(p, prepend_bos=bos)[0] for p in prompts]
+    rows = [model.to_tokens(p, prepend_bos=bos, truncate=False)[0] for p in prompts]
     n_ctx = model.cfg.n_ctx
     too_long = [len(r) for r in rows if len(r) > n_ctx]
     if too_long:
-        raise InterpError(f"prompt is {too_long[0]} tokens but {getattr(model, 'info', model.cfg).__dict__.get('name', 'the model')} "
-                          f"takes at most {n_ctx}; shorten it (or truncate it yourself)")
+        name = model.info.name if hasattr(model, "info") else "the model"
+        raise InterpError(f"prompt is {too_long[0]} tokens but {name} takes at most {n_ctx}; "
+                          "shorten it (or truncate it yourself)")
     import torch
 
     pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0

@@ -137,6 +137,7 @@ def load(name_or_path: str, device: str = "cpu", *, allow_hub: bool = True):
 def _load_hf(name: str, source: str, location: str):
     """The Hugging Face model, its tokenizer and the weights its checkpoint lacked."""
     import transformers
+    from safetensors import SafetensorError
 
     if source == "hub":
         _check_hub(name)
@@ -152,7 +153,7 @@ def _load_hf(name: str, source: str, location: str):
         model, report = cls.from_pretrained(location, config=config, output_loading_info=True,
                                             attn_implementation="eager", **kwargs)
         tokenizer = transformers.AutoTokenizer.from_pretrained(location, **kwargs)
-    except (OSError, ValueError, KeyError, json.JSONDecodeError, RuntimeError, EnvironmentError) as e:
+    except (OSError, ValueError, KeyError, json.JSONDecodeError, RuntimeError, SafetensorError) as e:
         raise _load_error(name, source, location, e) from None
     finally:
         transformers.logging.set_verbosity(verbosity)
