@@ -1,0 +1,67 @@
+"""The circuitsvis JavaScript bundle, inlined once per page, and safe render calls into it.
+
+circuitsvis' own HTML imports its bundle from a CDN (blank offline) or pastes the 1.3 MB bundle
+into every figure. Here the page carries the installed package's `dist/cdn/iife.js` once, in one
+`<script id="circuitsvis-bundle">`, and each view is a `<div>` plus a one-line call to
+`CircuitsVis.render` with JSON props in which every `<` is written `\\u003c`, so no token text can
+close the script or start markup.
+
+Example:
+    >>> from interp.report.bundle import props_json, render_call
+    >>> props_json({"tokens": ["</script>", "<b>"]})
+    '{"tokens": ["\\\\u003c/script>", "\\\\u003cb>"]}'
+    >>> print(render_call("AttentionHeads", {"tokens": ["a"]}, "view-1"))  # doctest: +ELLIPSIS
+    <div id="view-1" class="cv-view"></div><script>CircuitsVis.render("view-1", CircuitsVis.AttentionHeads, {"tokens": ["a"]});</script>
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+BUNDLE_ID = "circuitsvis-bundle"
+_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+_ELEMENTS = ("AttentionHeads", "AttentionPattern", "AttentionPatterns", "ColoredTokens", "TopkTokens")
+
+
+def bundle_path() -> Path:
+    """Where the installed circuitsvis keeps its self-contained browser bundle."""
+    import circuitsvis
+
+    return Path(circuitsvis.__file__).parent / "dist" / "cdn" / "iife.js"
+
+
+@lru_cache(maxsize=1)
+def bundle_js() -> str:
+    """The bundle's source, safe to put between `<script>` tags (defines `window.CircuitsVis`)."""
+    path = bundle_path()
+    if not path.exists():
+        from interp.errors import InterpError
+
+        raise InterpError(f"circuitsvis bundle not found at {path}: reinstall circuitsvis (pip install circuitsvis)")
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(r"//# sourceMappingURL=\S+\s*$", "", text)  # no request for a .map file
+    # `<\/` is `</` inside JS strings and regexes, but the HTML parser no longer sees a closing tag.
+    return re.sub(r"</(script)", r"<\\/\1", text, flags=re.I).replace("<!--", "<\\!--")
+
+
+def bundle_tag() -> str:
+    """The one `<script>` element that defines `CircuitsVis` for the whole page."""
+    return f'<script id="{BUNDLE_ID}">\n{bundle_js()}\n</script>'
+
+
+def props_json(props: dict) -> str:
+    """JSON for a script element: `</` and `<!--` cannot end the script or open a comment."""
+    return json.dumps(props, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
+
+
+def render_call(element: str, props: dict, view_id: str) -> str:
+    """A `<div>` and the script that renders circuitsvis `element` into it with `props`."""
+    if element not in _ELEMENTS:
+        raise ValueError(f"unknown circuitsvis element {element!r}; one of {', '.join(_ELEMENTS)}")
+    if not _ID.match(view_id):
+        raise ValueError(f"view id {view_id!r} must be letters, digits, '-' or '_'")
+    call = f'CircuitsVis.render("{view_id}", CircuitsVis.{element}, {props_json(props)});'
+    return f'<div id="{view_id}" class="cv-view"></div><script>{call}</script>'
