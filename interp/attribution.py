@@ -1,0 +1,407 @@
+"""Direct logit attribution and the logit lens: which components write a token's logit, and
+what the residual stream predicts after every layer.
+
+Method. In a pre-norm transformer the residual stream before the final LayerNorm is a sum of
+writes: token embedding, position embedding, every attention head (z @ W_O), every attention
+output bias b_O, every MLP output (or, split further, every neuron's activation times its
+W_out row plus b_out). The final LayerNorm centres the stream and divides it by a scale that
+depends on the whole stream; holding that scale fixed at the value the model actually used
+(`ln_final.hook_scale`) makes the map from stream to logits linear, so each write gets an exact
+share of a token's logit (Elhage et al. 2021, "A Mathematical Framework for Transformer
+Circuits", direct logit attribution):
+
+    share(c) = (c - mean(c)) / scale . (W_U[:, target] - W_U[:, foil])
+
+plus one constant, `b_U[target] - b_U[foil]` (kind "bias"). The shares sum to the model's own
+logit (difference) to float precision; `attribution_totals` shows the check, and the analysis
+refuses a model where it fails (e.g. an unfolded final norm). Compatibility mode folds the
+LayerNorm weights into W_U / b_U and centres every writer, so `mean(c)` is already ~0; it is
+still subtracted (via a centred direction) so the identity does not rely on it. Compatibility
+mode also centres W_U over the vocabulary, which shifts every raw logit at a position by one
+constant versus plain Hugging Face: single-token shares sum to the bridge's logit, while
+differences (target - foil) equal plain Hugging Face's too.
+
+The logit lens (nostalgebraist 2020, "interpreting GPT: the logit lens") reads the residual
+stream after the embeddings (layer 0) and after each block L (layer L + 1) through the model's
+real final LayerNorm, with its statistics recomputed for that residual, and the unembedding;
+its last layer is exactly the model's output.
+
+Why not TransformerLens' `tools.analysis`: its DLA caches every hook point (about 1.6x a forward
+here), lumps embeddings, biases and MLPs into a remainder at head level, has no per-neuron or
+per-prompt target/position, and applies the scale without checking the sum against the logit.
+This module captures only hook_z, mlp_out, the embeddings and the final scale, projects the
+unembedding direction back through W_O / W_out (so no [head, d_model] tensor per position is
+built), and checks the total. Its logit lens runs the same `ln_final` module per residual as
+TL's does; it is reimplemented to take only the chosen positions and to return a tidy table.
+
+Example:
+    >>> import interp
+    >>> from interp.attribution import attribute, attribution_totals, logit_lens
+    >>> model = interp.load("zoo-4l")
+    >>> prompt = "When Mary and John went to the store, John gave a drink to"
+    >>> df = attribute(model, prompt, target=" Mary", foil=" John")
+    >>> list(df.columns)
+    ['prompt', 'component', 'layer', 'head', 'neuron', 'kind', 'value']
+    >>> bool(attribution_totals(df)["error"].abs().max() < 1e-3)
+    True
+    >>> lens = logit_lens(model, prompt, target="Mary", k=3)
+    >>> lens.query("layer == 4 and rank == 1")["token"].item()
+    ' Mary'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from interp.errors import InterpError, check_range
+from interp.models import require_trained
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+    from torch import Tensor
+
+KINDS = ("embed", "pos_embed", "head", "attn_bias", "mlp", "neuron", "mlp_bias", "bias")
+Token = str | int
+Targets = Token | Sequence[Token]
+_CENTRING_NORMS = ("LN", "LNPre")
+
+
+# ---------------------------------------------------------------- inputs
+
+def token_id(model, token: Token, what: str = "target") -> int:
+    """The id of one token given as a string or an id.
+
+    A string without a leading space means the spaced form when that is one known token: "Mary"
+    and " Mary" both give " Mary", the form a word takes after a space (what follows a prompt in
+    a GPT-2-style vocabulary). A string whose spaced form is not one known token is used as given.
+
+    Raises:
+        InterpError: the string is empty, unknown (<unk>) or more than one token, or the id is
+            out of range.
+    """
+    if isinstance(token, int) and not isinstance(token, bool):
+        return check_range(f"{what} token id", token, model.cfg.d_vocab, model.info.name)
+    if not isinstance(token, str) or not token.strip():
+        raise InterpError(f"{what} {token!r} is empty: give one token, e.g. ' Mary'")
+    tok = model.tokenizer
+    spaced = _single(tok, " " + token) if not token.startswith(" ") else None
+    found = spaced if spaced is not None else _single(tok, token)
+    if found is not None:
+        return found
+    pieces = tok.convert_ids_to_tokens(_encode(tok, token))
+    shown = [p.replace("Ġ", " ") for p in pieces]
+    if len(pieces) == 1 or all(p == tok.unk_token for p in pieces):
+        raise InterpError(f"{what} {token!r} is not in {model.info.name}'s vocabulary (it tokenizes as "
+                          f"{shown}); pick a word the model knows")
+    raise InterpError(f"{what} {token!r} is not a single token: it tokenizes as {shown} "
+                      f"({len(pieces)} tokens); give one token, e.g. {shown[0]!r}")
+
+
+def _encode(tok, text: str) -> list[int]:
+    return list(tok(text, add_special_tokens=False)["input_ids"])
+
+
+def _single(tok, text: str) -> int | None:
+    """The id when `text` is exactly one known token, else None."""
+    ids = _encode(tok, text)
+    return ids[0] if len(ids) == 1 and ids[0] != tok.unk_token_id else None
+
+
+def _token_ids(model, tokens: Targets | None, n: int, what: str):
+    """One id per prompt: a single token is shared, a list must have one per prompt."""
+    import torch
+
+    if tokens is None:
+        return None
+    if isinstance(tokens, (str, int)):
+        tokens = [tokens] * n
+    tokens = list(tokens)
+    if len(tokens) != n:
+        raise InterpError(f"{len(tokens)} {what}s for {n} prompts: give one {what}, or one per prompt")
+    return torch.tensor([token_id(model, t, what) for t in tokens], device=model.cfg.device)
+
+
+def resolve_positions(lengths: Sequence[int], pos: int) -> list[int]:
+    """Each prompt's position `pos` (negative counts from that prompt's last token).
+
+    Example:
+        >>> resolve_positions([5, 3], -1)
+        [4, 2]
+
+    Raises:
+        InterpError: `pos` is outside some prompt.
+    """
+    out = []
+    for i, n in enumerate(lengths):
+        p = pos + n if pos < 0 else pos
+        if not 0 <= p < n:
+            raise InterpError(f"position {pos} out of range: prompt {i} has {n} tokens (positions 0-{n - 1}, "
+                              "or -1 for the last)")
+        out.append(p)
+    return out
+
+
+def _check_model(model, what: str, allow_untrained: bool) -> None:
+    require_trained(model, what, allow_untrained)
+    info = model.info
+    if "embed_ln.hook_scale" in model.hook_dict or info.architecture.endswith("ForMaskedLM"):
+        raise InterpError(f"{what} needs a pre-norm causal LM (GPT-2 style), but {info.name} is a "
+                          f"{info.architecture} (post-norm encoder with an MLM head); use a zoo model or a GPT-2")
+
+
+# ---------------------------------------------------------------- direct logit attribution
+
+@dataclass
+class Attribution:
+    """Direct logit attributions: `values[c, b]` is component c's share of prompt b's logit
+    (difference) at `positions[b]`; `labels[c]` is (component, layer, head, neuron, kind);
+    `model_value[b]` is the model's own logit (difference) there."""
+
+    values: "Tensor"  # [component batch]
+    labels: list[tuple]
+    model_value: "Tensor"  # [batch]
+    positions: list[int]
+    tokens: list[list[str]]
+
+
+def direct_logit_attribution(model, prompts: str | Sequence[str], target: Targets, foil: Targets | None = None,
+                             pos: int = -1, neurons: int | None = None, allow_untrained: bool = False,
+                             prepend_bos: bool | None = None) -> Attribution:
+    """Tensor core of `attribute`: each component's exact share of the target logit (difference).
+
+    Raises:
+        InterpError: untrained or post-norm model, bad token, position or neuron layer, or a model
+            whose parts do not sum to its logits.
+    """
+    import torch
+
+    from interp.activations import capture
+
+    _check_model(model, "direct logit attribution", allow_untrained)
+    if neurons is not None:
+        check_range("layer", neurons, model.cfg.n_layers, model.info.name)
+    n = 1 if isinstance(prompts, str) else len(prompts)
+    t_ids, f_ids = _token_ids(model, target, n, "target"), _token_ids(model, foil, n, "foil")
+    acts = capture(model, prompts, names=_dla_hooks(model, neurons), prepend_bos=prepend_bos, keep_logits=True)
+    positions = resolve_positions(acts.lengths, pos)
+    with torch.no_grad():
+        direction, bias = _direction(model, t_ids, f_ids)
+        values, labels = _shares(model, acts, positions, direction, neurons)
+        values = torch.cat([values, bias[None]])
+        labels.append(("bias", None, None, None, "bias"))
+        rows = torch.arange(len(positions), device=values.device)
+        logits = acts.logits[rows, torch.tensor(positions, device=values.device)]
+        model_value = logits.gather(1, t_ids[:, None])[:, 0]
+        if f_ids is not None:
+            model_value = model_value - logits.gather(1, f_ids[:, None])[:, 0]
+    _check_sum(model, values.sum(0), model_value)
+    return Attribution(values, labels, model_value, positions, acts.tokens)
+
+
+def _dla_hooks(model, neurons: int | None) -> list[str]:
+    names = ["hook_embed"] + (["hook_pos_embed"] if "hook_pos_embed" in model.hook_dict else [])
+    for layer in range(model.cfg.n_layers):
+        names += [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
+    if neurons is not None:
+        names.append(f"blocks.{neurons}.mlp.hook_post")
+    if "ln_final.hook_scale" in model.hook_dict:
+        names.append("ln_final.hook_scale")
+    return names
+
+
+def _direction(model, t_ids, f_ids):
+    """Unembedding direction [batch d_model] (centred when the final norm centres) and b_U term [batch]."""
+    d, b = model.W_U[:, t_ids].T, model.b_U[t_ids]
+    if f_ids is not None:
+        d, b = d - model.W_U[:, f_ids].T, b - model.b_U[f_ids]
+    if model.cfg.normalization_type in _CENTRING_NORMS:
+        d = d - d.mean(-1, keepdim=True)
+    return d, b
+
+
+def _shares(model, acts, positions: list[int], d, neurons: int | None):
+    """Shares [component batch] of every residual write at each prompt's position, and labels."""
+    import torch
+
+    rows = torch.arange(len(positions), device=d.device)
+    cols = torch.tensor(positions, device=d.device)
+    at = lambda name: acts[name][rows, cols]  # noqa: E731  [batch ...]
+    scale = at("ln_final.hook_scale")[:, 0] if "ln_final.hook_scale" in acts else torch.ones_like(d[:, 0])
+    d = d / scale[:, None]
+    vals, labels = [(at("hook_embed") * d).sum(-1)], [("embed", None, None, None, "embed")]
+    if "hook_pos_embed" in acts:
+        vals.append((at("hook_pos_embed") * d).sum(-1))
+        labels.append(("pos_embed", None, None, None, "pos_embed"))
+    W_O, b_O = model.W_O, model.b_O
+    for layer in range(model.cfg.n_layers):
+        head_dirs = torch.einsum("hem,bm->bhe", W_O[layer], d)
+        vals += list(((at(f"blocks.{layer}.attn.hook_z") * head_dirs).sum(-1)).T)
+        labels += [(f"L{layer}H{h}", layer, h, None, "head") for h in range(model.cfg.n_heads)]
+        vals.append(d @ b_O[layer])
+        labels.append((f"L{layer} b_O", layer, None, None, "attn_bias"))
+        if layer == neurons:
+            v, lab = _neuron_shares(model, at(f"blocks.{layer}.mlp.hook_post"), d, layer)
+            vals, labels = vals + v, labels + lab
+        else:
+            vals.append((at(f"blocks.{layer}.hook_mlp_out") * d).sum(-1))
+            labels.append((f"L{layer} mlp", layer, None, None, "mlp"))
+    return torch.stack(vals), labels
+
+
+def _neuron_shares(model, post, d, layer: int):
+    """Each neuron's share (activation x W_out row . direction) and the b_out share."""
+    per_neuron = post * (d @ model.W_out[layer].T)  # [batch d_mlp]
+    labels = [(f"L{layer} N{i}", layer, None, i, "neuron") for i in range(post.shape[-1])]
+    return list(per_neuron.T) + [d @ model.b_out[layer]], labels + [(f"L{layer} b_out", layer, None, None, "mlp_bias")]
+
+
+def _check_sum(model, total, model_value) -> None:
+    err = float((total - model_value).abs().max())
+    if err > 1e-2 + 1e-3 * float(model_value.abs().max()):
+        raise InterpError(f"direct logit attribution does not reproduce {model.info.name}'s logits (off by {err:.3g}): "
+                          "its final norm or unembedding is not the folded LayerNorm -> W_U this analysis assumes")
+
+
+def attribute(model, prompts: str | Sequence[str], target: Targets, foil: Targets | None = None, pos: int = -1,
+              neurons: int | None = None, allow_untrained: bool = False,
+              prepend_bos: bool | None = None) -> "pandas.DataFrame":
+    """Direct logit attribution of every component to `target`'s logit (minus `foil`'s).
+
+    Args:
+        model: a model from `interp.load` (pre-norm causal LM).
+        prompts: a string or a list of strings.
+        target: the token whose logit to explain ("Mary" and " Mary" both mean " Mary", see
+            `token_id`), or one per prompt.
+        foil: optional token(s) to subtract: the value becomes logit(target) - logit(foil).
+        pos: position read in each prompt (default -1: its last token).
+        neurons: split this layer's MLP into one row per neuron plus its bias b_out.
+        allow_untrained: run even if the unembedding was not in the checkpoint.
+        prepend_bos: override the model's default of prepending BOS.
+
+    Returns:
+        Long DataFrame in model order per prompt: prompt, component, layer, head, neuron, kind
+        (one of `KINDS`), value. `df.attrs` holds `model_value` (per prompt), `positions`,
+        `target` and `foil` ids; `attribution_totals(df)` checks the sum.
+    """
+    a = direct_logit_attribution(model, prompts, target, foil, pos, neurons, allow_untrained, prepend_bos)
+    return _dla_frame(a, model, target, foil)
+
+
+def _dla_frame(a: Attribution, model, target, foil) -> "pandas.DataFrame":
+    import pandas as pd
+
+    n_comp, n_prompt = a.values.shape
+    meta = pd.DataFrame(a.labels, columns=["component", "layer", "head", "neuron", "kind"])
+    df = pd.concat([meta] * n_prompt, ignore_index=True)
+    df.insert(0, "prompt", [b for b in range(n_prompt) for _ in range(n_comp)])
+    df["value"] = a.values.T.reshape(-1).cpu().numpy()
+    for col in ("layer", "head", "neuron"):
+        df[col] = df[col].astype("Int64")
+    df.attrs.update(model_value=a.model_value.cpu().tolist(), positions=a.positions,
+                    position_tokens=[t[p] for t, p in zip(a.tokens, a.positions)])
+    return df
+
+
+def attribution_totals(df: "pandas.DataFrame") -> "pandas.DataFrame":
+    """Per prompt: the summed parts, the model's own logit (difference) and their difference.
+
+    Returns:
+        DataFrame with columns prompt, total, model, error (total - model).
+    """
+    import pandas as pd
+
+    total = df.groupby("prompt", sort=True)["value"].sum()
+    model_value = df.attrs.get("model_value")
+    if model_value is None or len(model_value) != len(total):
+        raise InterpError("this table has no model values to check against: pass the table `attribute` "
+                          "returned, before filtering prompts")
+    out = pd.DataFrame({"prompt": total.index, "total": total.values, "model": model_value})
+    out["error"] = out["total"] - out["model"]
+    return out
+
+
+# ---------------------------------------------------------------- logit lens
+
+def lens_logits(model, prompts: str | Sequence[str], pos: int = -1, allow_untrained: bool = False,
+                prepend_bos: bool | None = None):
+    """Tensor core of `logit_lens`: logits [layer batch d_vocab] read from every residual stage.
+
+    Stage 0 is `blocks.0.hook_resid_pre` (the embeddings); stage L + 1 is `blocks.L.hook_resid_post`.
+
+    Returns:
+        (lens logits, the model's logits [batch d_vocab] at the same positions, hook names,
+        positions, string tokens).
+    """
+    import torch
+
+    from interp.activations import capture
+
+    _check_model(model, "the logit lens", allow_untrained)
+    names = ["blocks.0.hook_resid_pre"] + [f"blocks.{L}.hook_resid_post" for L in range(model.cfg.n_layers)]
+    acts = capture(model, prompts, names=names, prepend_bos=prepend_bos, keep_logits=True)
+    positions = resolve_positions(acts.lengths, pos)
+    rows = torch.arange(len(positions), device=model.cfg.device)
+    cols = torch.tensor(positions, device=model.cfg.device)
+    with torch.no_grad():
+        stack = torch.stack([acts[n][rows, cols] for n in names])  # [layer batch d_model]
+        lens = model.ln_final(stack) @ model.W_U + model.b_U
+    final = acts.logits[rows, cols]
+    err = float((lens[-1] - final).abs().max())
+    if err > 1e-3:
+        raise InterpError(f"the logit lens does not reproduce {model.info.name}'s logits (off by {err:.3g}): "
+                          "its output is not ln_final -> W_U on the last residual")
+    return lens, final, names, positions, acts.tokens
+
+
+def logit_lens(model, prompts: str | Sequence[str], target: Targets | None = None, k: int = 5, pos: int = -1,
+               allow_untrained: bool = False, prepend_bos: bool | None = None) -> "pandas.DataFrame":
+    """Top-k next tokens predicted from the residual stream after every layer.
+
+    Args:
+        model: a model from `interp.load` (pre-norm causal LM).
+        prompts: a string or a list of strings.
+        target: optional token (or one per prompt) whose rank and probability to follow.
+        k: tokens per layer (>= 1).
+        pos: position read in each prompt (default -1: its last token).
+        allow_untrained: run even if the unembedding was not in the checkpoint.
+        prepend_bos: override the model's default of prepending BOS.
+
+    Returns:
+        Long DataFrame: prompt, layer (0 = embeddings, L + 1 = after block L), hook, rank (1 =
+        top), token, token_id, prob, logit; with a target also target, target_rank (1 = top),
+        target_prob.
+    """
+    import torch
+
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise InterpError(f"k {k!r} must be a positive integer (tokens per layer)")
+    _check_model(model, "the logit lens", allow_untrained)
+    n = 1 if isinstance(prompts, str) else len(prompts)
+    t_ids = _token_ids(model, target, n, "target")
+    lens, _, names, _, _ = lens_logits(model, prompts, pos, allow_untrained, prepend_bos)
+    probs = torch.softmax(lens.float(), -1)
+    top = torch.topk(lens, min(k, lens.shape[-1]), dim=-1)
+    return _lens_frame(model, lens, probs, top, names, t_ids)
+
+
+def _lens_frame(model, lens, probs, top, names, t_ids) -> "pandas.DataFrame":
+    import pandas as pd
+
+    tok = model.tokenizer
+    rows = []
+    for layer, name in enumerate(names):
+        for b in range(lens.shape[1]):
+            extra = _target_cols(tok, lens[layer, b], probs[layer, b], t_ids[b]) if t_ids is not None else {}
+            for r, (i, logit) in enumerate(zip(top.indices[layer, b].tolist(), top.values[layer, b].tolist())):
+                rows.append({"prompt": b, "layer": layer, "hook": name, "rank": r + 1,
+                             "token": tok.convert_ids_to_tokens(i).replace("Ġ", " "), "token_id": i,
+                             "prob": float(probs[layer, b, i]), "logit": logit, **extra})
+    return pd.DataFrame(rows)
+
+
+def _target_cols(tok, logits, probs, t_id) -> dict:
+    t = int(t_id)
+    return {"target": tok.convert_ids_to_tokens(t).replace("Ġ", " "),
+            "target_rank": int((logits > logits[t]).sum()) + 1, "target_prob": float(probs[t])}
