@@ -49,7 +49,7 @@ window.onerror=function(m,src,line,col){__report('error: '+m+' at line '+line+':
 window.addEventListener('unhandledrejection',function(e){__report('promise: '+e.reason);});
 </script>"""
 
-_PICKER = """<script>
+PICKER = """<script>
 function __pick(group, i){document.querySelectorAll('[data-group="'+group+'"]').forEach(function(el){
  var on=el.dataset.index===String(i); if(el.tagName==='BUTTON'){el.classList.toggle('on',on);}else{el.hidden=!on;}});}
 </script>"""
@@ -127,7 +127,7 @@ def page(title: str, prompt: str, meta: str, sections: list[Section], bundle: st
     body = "\n".join(s.html() for s in sections)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>{esc(title)}</title><style>{_CSS}</style>{_TRAP}{_PICKER}</head>\n<body>"
+            f"<title>{esc(title)}</title><style>{_CSS}</style>{_TRAP}{PICKER}</head>\n<body>"
             f'<header><h1>{esc(title)}</h1><div class="prompt">{esc(prompt)}</div>'
             f'<div class="meta">{esc(meta)}</div></header><main><pre id="js-errors"></pre>'
             f"<nav>{nav}</nav>\n{bundle}\n{body}\n</main></body></html>\n")
