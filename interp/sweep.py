@@ -1,0 +1,418 @@
+"""Per-head intervention sweeps: the naive hooked loop and a fast downstream-only engine.
+
+An intervention replaces one attention head's output `z` (`blocks.{L}.attn.hook_z`, the
+per-head mix of values before the output projection W_O) with another value: zero, a mean over
+reference prompts, the head's output on other prompts (resampling) or on a corrupted prompt
+(activation patching; Meng et al. 2022, "Locating and Editing Factual Associations in GPT";
+Wang et al. 2022, "Interpretability in the Wild"). A sweep does this for every head alone and
+reads a metric (logit difference, log-prob, loss, or your own) on each result.
+
+`naive_sweep` runs one hooked bridge forward per head: L*H + 1 forwards, the reference.
+`fast_sweep` runs the clean forward once, keeps each layer's `resid_mid`, and for the heads of
+layer l adds each head's change (`(z_new - z_clean) @ W_O[l, h]`) to the clean `resid_mid`
+(the other heads' clean outputs are reused), then recomputes only layers l..L-1 with one copy
+per head stacked along the batch (chunked). A last-position metric computes the final layer at
+the last position only, and a logit difference is one dot product with W_U[:, t] - W_U[:, f].
+Its cost in forward-equivalents is at most 1 + sum_l H * (L - l) / L.
+
+The fast path uses the bridge's own processed weights (`model.W_Q`, ..., with compatibility
+mode's folded LayerNorm and centred weights), so it reproduces the bridge's numbers (to ~1e-5),
+and checks that on every call. It supports GPT-2-style models (learned absolute positions,
+LayerNorm, sequential attention then MLP); `supports_fast(model)` says whether a model is one.
+
+Example:
+    >>> import interp
+    >>> from interp.sweep import fast_sweep, logit_diff, naive_sweep, zero_replacement
+    >>> model = interp.load("zoo-2l")
+    >>> tokens = model.to_tokens(["When Mary and John went to the store, John gave a drink to"])
+    >>> metric = logit_diff(model, " Mary", " John", n=1)
+    >>> repl = zero_replacement(model, tokens)
+    >>> clean, fast = fast_sweep(model, tokens, repl, metric)
+    >>> fast.shape  # layer head batch
+    torch.Size([2, 4, 1])
+    >>> bool((fast - naive_sweep(model, tokens, repl, metric)[1]).abs().max() < 1e-4)
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from interp.errors import InterpError
+
+MetricKind = Literal["logit_diff", "logprob", "loss", "custom"]
+_CHUNK_BYTES = 256 * 2**20  # bound on one chunk's largest activation (the MLP hidden layer)
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A number per prompt read off the logits.
+
+    `logit_diff` and `logprob` read only each prompt's last real position (`target`/`foil` are
+    token ids [batch]); `loss` is the mean next-token loss over each prompt's real positions;
+    `custom` calls `fn(logits [batch pos d_vocab], tokens [batch pos]) -> [batch]`.
+    """
+
+    kind: MetricKind
+    target: Tensor | None = None
+    foil: Tensor | None = None
+    fn: Callable | None = None
+
+    @property
+    def last_only(self) -> bool:
+        return self.kind in ("logit_diff", "logprob")
+
+    def __call__(self, logits: Tensor, tokens: Tensor, last: Tensor) -> Tensor:
+        """Metric per prompt [batch] from full logits [batch pos d_vocab]."""
+        if self.kind == "custom":
+            return _check_custom(self.fn(logits, tokens), tokens.shape[0])
+        if self.kind == "loss":
+            return _loss(logits, tokens, last)
+        rows = torch.arange(len(last), device=logits.device)
+        return self.at_last(logits[rows, last], rows)
+
+    def at_last(self, logits: Tensor, prompt: Tensor) -> Tensor:
+        """Metric from last-position logits [n d_vocab]; `prompt` [n] says whose row each is."""
+        n = torch.arange(len(prompt), device=logits.device)
+        if self.kind == "logit_diff":
+            return logits[n, self.target[prompt]] - logits[n, self.foil[prompt]]
+        return logits.log_softmax(-1)[n, self.target[prompt]]
+
+
+def _check_custom(value, batch: int) -> Tensor:
+    if not isinstance(value, Tensor) or tuple(value.shape) != (batch,):
+        shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+        raise InterpError(f"custom metric returned {shape}; it must return a tensor of shape [batch] = ({batch},)")
+    return value
+
+
+def _loss(logits: Tensor, tokens: Tensor, last: Tensor) -> Tensor:
+    """Mean next-token cross-entropy over positions 0..last-1 of each prompt."""
+    logp = logits[:, :-1].log_softmax(-1).gather(-1, tokens[:, 1:, None])[..., 0]
+    pos = torch.arange(tokens.shape[1] - 1, device=tokens.device)
+    keep = (pos[None] < last[:, None]).to(logp.dtype)
+    return -(logp * keep).sum(1) / keep.sum(1).clamp(min=1)
+
+
+def token_id(model, token: str | int) -> int:
+    """The id of a single token (" Mary"), or the id itself; one-line error otherwise."""
+    if isinstance(token, int):
+        if not 0 <= token < model.cfg.d_vocab:
+            raise InterpError(f"token id {token} out of range: the vocabulary has ids 0-{model.cfg.d_vocab - 1}")
+        return token
+    ids = model.tokenizer.encode(token, add_special_tokens=False)
+    if len(ids) != 1:
+        raise InterpError(f"{token!r} is {len(ids)} tokens, not one; give a single token (e.g. ' Mary' with its space)")
+    return ids[0]
+
+
+def _ids(model, tokens, n: int) -> Tensor:
+    tokens = [tokens] * n if isinstance(tokens, (str, int)) else list(tokens)
+    if len(tokens) != n:
+        raise InterpError(f"got {len(tokens)} target/foil tokens for {n} prompts; give one, or one per prompt")
+    return torch.tensor([token_id(model, t) for t in tokens], device=model.cfg.device)
+
+
+def logit_diff(model, target, foil, n: int) -> Metric:
+    """Logit of `target` minus logit of `foil` at the last position (one token, or one per prompt)."""
+    return Metric("logit_diff", _ids(model, target, n), _ids(model, foil, n))
+
+
+def logprob(model, target, n: int) -> Metric:
+    """Log-probability of `target` at the last position."""
+    return Metric("logprob", _ids(model, target, n))
+
+
+def loss() -> Metric:
+    """Mean next-token loss over each prompt's real positions."""
+    return Metric("loss")
+
+
+def custom(fn: Callable) -> Metric:
+    """Your own `fn(logits [batch pos d_vocab], tokens [batch pos]) -> [batch]`."""
+    return Metric("custom", fn=fn)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clean run and replacements
+
+
+def clean_run(model, tokens: Tensor, mids: bool = False):
+    """Logits, hook_z per layer [layer batch pos head d_head] and (if asked) resid_mid per layer."""
+    names = {f"blocks.{l}.attn.hook_z" for l in range(model.cfg.n_layers)}
+    if mids:
+        names |= {f"blocks.{l}.hook_resid_mid" for l in range(model.cfg.n_layers)}
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names)
+    z = torch.stack([cache[f"blocks.{l}.attn.hook_z"] for l in range(model.cfg.n_layers)])
+    mid = torch.stack([cache[f"blocks.{l}.hook_resid_mid"] for l in range(model.cfg.n_layers)]) if mids else None
+    return logits, z, mid
+
+
+def zero_replacement(model, tokens: Tensor) -> Tensor:
+    """Zeros shaped like every layer's hook_z on `tokens`: [layer batch pos head d_head]."""
+    c = model.cfg
+    return torch.zeros(c.n_layers, *tokens.shape, c.n_heads, c.d_head, device=tokens.device)
+
+
+def _last(tokens: Tensor, lengths: Sequence[int] | Tensor | None) -> Tensor:
+    if lengths is None:
+        return torch.full((tokens.shape[0],), tokens.shape[1] - 1, device=tokens.device)
+    return torch.as_tensor(list(lengths), device=tokens.device) - 1
+
+
+def _position_mask(positions, n_pos: int, device) -> Tensor:
+    """Bool [pos]: where the replacement applies (None = everywhere)."""
+    mask = torch.zeros(n_pos, dtype=torch.bool, device=device)
+    if positions is None:
+        return mask | True
+    for p in positions:
+        if not isinstance(p, int) or not -n_pos <= p < n_pos:
+            raise InterpError(f"position {p} out of range: these prompts have positions 0-{n_pos - 1}")
+        mask[p] = True
+    return mask
+
+
+def _check_replacement(model, tokens: Tensor, replacement: Tensor) -> None:
+    c = model.cfg
+    want = (c.n_layers, *tokens.shape, c.n_heads, c.d_head)
+    if tuple(replacement.shape) != want:
+        raise InterpError(f"replacement has shape {tuple(replacement.shape)}; it must be [layer batch pos head d_head] = {want}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Naive reference: one hooked forward per head
+
+
+def naive_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengths=None, positions=None,
+                layers: Sequence[int] | None = None) -> tuple[Tensor, Tensor]:
+    """Clean metric [batch] and swept metric [layer head batch], one `run_with_hooks` per head.
+
+    Args:
+        model: a model from `interp.load`.
+        tokens: token ids [batch pos] (right-padded).
+        replacement: the value each head's z takes, [layer batch pos head d_head].
+        metric: a `Metric`.
+        lengths: each prompt's real length (default: all of pos).
+        positions: positions where z is replaced (default: all).
+        layers: layers to sweep (default: all); rows of other layers are NaN.
+    """
+    _check_replacement(model, tokens, replacement)
+    last, mask = _last(tokens, lengths), _position_mask(positions, tokens.shape[1], tokens.device)
+    with torch.no_grad():
+        clean = metric(model(tokens), tokens, last)
+        out = torch.full((model.cfg.n_layers, model.cfg.n_heads, tokens.shape[0]), float("nan"))
+        for l in (range(model.cfg.n_layers) if layers is None else layers):
+            for h in range(model.cfg.n_heads):
+                logits = model.run_with_hooks(tokens, fwd_hooks=[replace_hook(l, [h], replacement[l], mask)])
+                out[l, h] = metric(logits, tokens, last)
+    return clean, out
+
+
+def replace_hook(layer: int, heads: Sequence[int], value: Tensor, mask: Tensor):
+    """(hook name, hook) that sets z[:, mask, heads] to value[:, mask, heads] ([batch pos head d_head])."""
+    heads = list(heads)
+
+    def hook(z, hook=None):
+        z = z.clone()
+        sel = z[:, mask]
+        sel[:, :, heads] = value[:, mask][:, :, heads].to(z.dtype)
+        z[:, mask] = sel
+        return z
+
+    return f"blocks.{layer}.attn.hook_z", hook
+
+
+# ---------------------------------------------------------------------------------------------
+# Fast engine: downstream-only recomputation on the bridge's processed weights
+
+
+def supports_fast(model) -> bool:
+    """True for GPT-2-style models, which `fast_sweep` handles."""
+    c = model.cfg
+    return (_architecture(model) == "GPT2LMHeadModel"
+            and c.positional_embedding_type == "standard" and c.normalization_type in ("LN", "LNPre")
+            and c.act_fn in ("gelu_new", "gelu", "gelu_fast", "relu") and not getattr(c, "attn_only", False)
+            and not getattr(c, "parallel_attn_mlp", False))
+
+
+def _architecture(model) -> str:
+    return str(getattr(model.cfg, "original_architecture", None) or type(model.original_model).__name__)
+
+
+@dataclass
+class _Weights:
+    """The bridge's processed weights, reshaped for fused matmuls."""
+
+    qkv: list  # per layer: (W [d_model, 3*H*d_head], b [3*H*d_head])
+    o: list  # per layer: (W [H*d_head, d_model], b [d_model])
+    W_O: Tensor  # [layer head d_head d_model]
+    mlp: list  # per layer: (W_in, b_in, W_out, b_out)
+    ln1: list
+    ln2: list
+    ln_f: tuple
+    W_U: Tensor
+    b_U: Tensor
+    act: Callable
+    eps: float
+    scale: float
+    n_heads: int
+
+
+def _weights(model) -> _Weights:
+    if not supports_fast(model):
+        raise InterpError(f"the fast sweep supports GPT-2-style models, not {_architecture(model)}; "
+                          "use engine='naive'")
+    c, sd = model.cfg, model.state_dict()
+    H, d = c.n_heads, c.d_model
+    flat = lambda W: W.permute(1, 0, 2).reshape(d, -1)  # noqa: E731  [head d_model d_head] -> [d_model head*d_head]
+    WQ, WK, WV, WO = model.W_Q, model.W_K, model.W_V, model.W_O
+    bQ, bK, bV, bO = model.b_Q, model.b_K, model.b_V, model.b_O
+    ln = lambda p: (sd[f"{p}.weight"], sd[f"{p}.bias"]) if f"{p}.weight" in sd else (None, None)  # noqa: E731
+    L = range(c.n_layers)
+    acts = {"gelu_new": lambda x: F.gelu(x, approximate="tanh"), "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
+            "gelu": F.gelu, "relu": F.relu}
+    return _Weights(
+        qkv=[(torch.cat([flat(WQ[l]), flat(WK[l]), flat(WV[l])], 1), torch.cat([bQ[l].reshape(-1), bK[l].reshape(-1),
+                                                                              bV[l].reshape(-1)])) for l in L],
+        o=[(WO[l].reshape(-1, d), bO[l]) for l in L], W_O=WO,
+        mlp=[(model.W_in[l], model.b_in[l], model.W_out[l], model.b_out[l]) for l in L],
+        ln1=[ln(f"blocks.{l}.ln1") for l in L], ln2=[ln(f"blocks.{l}.ln2") for l in L], ln_f=ln("ln_final"),
+        W_U=model.W_U, b_U=model.b_U, act=acts[c.act_fn], eps=c.eps,
+        scale=1 / math.sqrt(c.d_head) if c.use_attn_scale else 1.0, n_heads=H)
+
+
+def _ln(x: Tensor, wb, eps: float) -> Tensor:
+    x = x - x.mean(-1, keepdim=True)
+    x = x / (x.pow(2).mean(-1, keepdim=True) + eps).sqrt()
+    return x if wb[0] is None else x * wb[0] + wb[1]
+
+
+def _mlp(w: _Weights, l: int, x: Tensor) -> Tensor:
+    """x + MLP_l(LN2(x)) for x [..., d_model]."""
+    W_in, b_in, W_out, b_out = w.mlp[l]
+    return x + w.act(_ln(x, w.ln2[l], w.eps) @ W_in + b_in) @ W_out + b_out
+
+
+def _attn(w: _Weights, l: int, x: Tensor, last: Tensor | None = None) -> Tensor:
+    """resid_mid of layer l from resid_pre x [batch pos d_model]; at positions `last` [batch] only
+    (-> [batch d_model]) when given."""
+    B, S, _ = x.shape
+    H = w.n_heads
+    q, k, v = (_ln(x, w.ln1[l], w.eps) @ w.qkv[l][0] + w.qkv[l][1]).chunk(3, -1)
+    heads = lambda t: t.reshape(B, -1, H, t.shape[-1] // H).transpose(1, 2)  # noqa: E731
+    rows = torch.arange(B, device=x.device)
+    if last is None:
+        z = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), is_causal=True, scale=w.scale)
+        return x + z.transpose(1, 2).reshape(B, S, -1) @ w.o[l][0] + w.o[l][1]
+    allowed = torch.arange(S, device=x.device)[None, None, None, :] <= last[:, None, None, None]
+    z = F.scaled_dot_product_attention(heads(q[rows, last][:, None]), heads(k), heads(v), attn_mask=allowed,
+                                       scale=w.scale)
+    return x[rows, last] + z.reshape(B, -1) @ w.o[l][0] + w.o[l][1]
+
+
+def _downstream(w: _Weights, l: int, mid: Tensor, metric: Metric, tokens: Tensor, last: Tensor,
+                prompt: Tensor) -> Tensor:
+    """Metric [n] from resid_mid of layer l [n pos d_model], running layers l..L-1."""
+    n_layers = len(w.mlp)
+    x = mid
+    if metric.last_only and l == n_layers - 1:
+        x = x[torch.arange(len(x), device=x.device), last]
+    x = _mlp(w, l, x)
+    for j in range(l + 1, n_layers):
+        x = _mlp(w, j, _attn(w, j, x, last if metric.last_only and j == n_layers - 1 else None))
+    h = _ln(x, w.ln_f, w.eps)
+    if metric.kind == "logit_diff":
+        direction = (w.W_U[:, metric.target[prompt]] - w.W_U[:, metric.foil[prompt]]).T
+        return (h * direction).sum(-1) + w.b_U[metric.target[prompt]] - w.b_U[metric.foil[prompt]]
+    logits = h @ w.W_U + w.b_U
+    return metric.at_last(logits, prompt) if metric.last_only else metric(logits, tokens, last)
+
+
+def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengths=None, positions=None,
+               layers: Sequence[int] | None = None, chunk: int | None = None) -> tuple[Tensor, Tensor]:
+    """Same results as `naive_sweep` (to ~1e-5), recomputing only what each head can change.
+
+    Args:
+        chunk: heads per stacked batch (default: as many as fit in ~256 MiB of MLP activations).
+
+    Raises:
+        InterpError: a model that is not GPT-2-style (use `naive_sweep`), or a bad replacement.
+    """
+    _check_replacement(model, tokens, replacement)
+    w = _weights(model)
+    B, S = tokens.shape
+    last, mask = _last(tokens, lengths), _position_mask(positions, S, tokens.device)
+    with torch.no_grad():
+        logits, z, mid = clean_run(model, tokens, mids=True)
+        clean = metric(logits, tokens, last)
+        _self_check(w, mid[-1], clean, metric, tokens, last)
+        H, n_layers = w.n_heads, model.cfg.n_layers
+        chunk = chunk or max(1, _CHUNK_BYTES // (B * S * model.cfg.d_mlp * 4))
+        out = torch.full((n_layers, H, B), float("nan"))
+        for l in (range(n_layers) if layers is None else layers):
+            diff = torch.where(mask[None, :, None, None], replacement[l].to(z.dtype) - z[l], 0)
+            delta = torch.einsum("bshe,hed->hbsd", diff, w.W_O[l])  # each head's change to resid_mid
+            for h0 in range(0, H, chunk):
+                hs = slice(h0, min(H, h0 + chunk))
+                x = (mid[l][None] + delta[hs]).reshape(-1, S, mid.shape[-1])
+                n = x.shape[0] // B
+                prompt = torch.arange(B, device=x.device).repeat(n)
+                out[l, hs] = _downstream(w, l, x, metric, tokens.repeat(n, 1), last.repeat(n), prompt).reshape(n, B).cpu()
+    return clean, out
+
+
+def _self_check(w: _Weights, mid_last: Tensor, clean: Tensor, metric: Metric, tokens: Tensor, last: Tensor) -> None:
+    """The engine's clean metric must equal the bridge's: guards against weights it misreads."""
+    mine = _downstream(w, len(w.mlp) - 1, mid_last, metric, tokens, last, torch.arange(len(tokens), device=tokens.device))
+    err = (mine - clean).abs().max().item()
+    if not err <= 1e-3 * max(1.0, clean.abs().max().item()):
+        raise RuntimeError(f"fast sweep disagrees with the bridge by {err:.2g} on the clean run; use engine='naive' "
+                           "and report this as a bug")
+
+
+# ---------------------------------------------------------------------------------------------
+# Activation patching of head outputs
+
+
+def patch_heads(model, clean: Sequence[str] | Tensor, corrupted: Sequence[str] | Tensor, metric: Metric,
+                positions=None, engine: Literal["auto", "fast", "naive"] = "auto"):
+    """Patch each head's z from the corrupted run into the clean run; a table per head.
+
+    Args:
+        clean, corrupted: prompts (or token tensors) of equal token length, pairwise.
+        metric: a `Metric` read on the patched clean run.
+
+    Returns:
+        DataFrame with layer, head, clean, patched, delta, relative (delta / |clean|), averaged
+        over prompts.
+    """
+    import pandas as pd
+
+    from interp.activations import to_tokens
+
+    ct = clean if isinstance(clean, Tensor) else to_tokens(model, clean)[0]
+    xt = corrupted if isinstance(corrupted, Tensor) else to_tokens(model, corrupted)[0]
+    if ct.shape != xt.shape:
+        raise InterpError(f"clean tokens {tuple(ct.shape)} and corrupted tokens {tuple(xt.shape)} differ in shape; "
+                          "patching needs prompts of equal token length, pairwise")
+    _, z_corrupt, _ = clean_run(model, xt)
+    run = fast_sweep if engine == "fast" or (engine == "auto" and supports_fast(model)) else naive_sweep
+    base, out = run(model, ct, z_corrupt, metric, positions=positions)
+    rows = [{"layer": l, "head": h, "clean": base.mean().item(), "patched": out[l, h].mean().item()}
+            for l in range(out.shape[0]) for h in range(out.shape[1])]
+    df = pd.DataFrame(rows)
+    df["delta"] = df["patched"] - df["clean"]
+    df["relative"] = df["delta"] / df["clean"].abs()
+    return df
