@@ -1,0 +1,471 @@
+"""Attention with and without the causal mask, mask removal, and head classes.
+
+Method. A decoder's attention head scores every query position q against every key position k
+with `q·k / sqrt(d_head)`; the causal mask of Vaswani et al. (2017), "Attention Is All You
+Need", sets the scores of future keys (k > q) to -inf before the softmax, so a position never
+reads the words it must predict. TransformerLens' `hook_attn_scores` is taken after that mask,
+so interp rebuilds the scores from `hook_q` and `hook_k`, checks that softmax over the masked
+scores reproduces the model's own `hook_pattern`, and also takes the softmax with no mask:
+
+- `patterns` -> `AttentionPatterns` with `masked` and `unmasked` [layer head query key];
+  `future_mass` is the unmasked mass on keys > query, `js` the Jensen-Shannon divergence (bits)
+  between the masked and the unmasked row. `pattern_table`, `query_table` and `head_table` are
+  the tidy views of it.
+- `no_causal_mask(model, layers)` runs the model with the unmasked pattern in place of the
+  masked one (a hook on `hook_pattern`), and `mask_removal_effect` reports next-token loss and
+  accuracy with the mask removed per layer and in all of them. Without the mask later words can
+  give the answer away, but only through a circuit the model already has: on zoo text, removing
+  the mask in the last (induction) layer lets the induction head at query i find key i+1, whose
+  previous-token feature (written under the mask in an earlier layer) matches token i, and
+  copy token i+1: the loss falls (zoo-4l: 2.26 -> 0.99 nats on six corpus documents). Removing
+  it in early layers, or in all, feeds later layers residuals they never saw in training and
+  the loss rises (zoo-4l, all layers: 7.4 nats).
+- `head_scores` classifies heads (previous-token, induction, duplicate-token, BOS) on a repeated
+  random sequence, the test for induction heads of Olsson et al. (2022), "In-context Learning and
+  Induction Heads". TransformerLens' `head_detector` works with the bridge, but it takes text
+  (re-tokenised, one forward per kind), has no BOS class, and divides by all attention including
+  rows that have no target, so a perfect induction head scores under 0.5 on a repeated sequence.
+  Here each score is the mean, over the queries that have a target, of the mass on the targets.
+
+An encoder (e.g. all-MiniLM-L6-v2) has no causal mask: its masked and unmasked patterns are the
+same (`AttentionPatterns.causal` is False) and mask removal refuses, saying so.
+
+Example:
+    >>> import interp
+    >>> from interp.attention import head_scores, head_table, mask_removal_effect, patterns
+    >>> model = interp.load("zoo-2l")
+    >>> pats = patterns(model, "The king said that he was tired.")
+    >>> pats.masked.shape  # layer head query key
+    torch.Size([2, 4, 9, 9])
+    >>> float(pats.future_mass()[:, :, -1].max())  # the last query has no future
+    0.0
+    >>> list(head_table(pats).columns)
+    ['layer', 'head', 'future_mass', 'js']
+    >>> effect = mask_removal_effect(model, "The king said that he was tired. The queen said that she was happy.")
+    >>> list(effect.removed)
+    ['none', '0', '1', 'all']
+    >>> loss = dict(zip(effect.removed, effect.loss))
+    >>> bool(loss["1"] < loss["none"])  # the induction layer reads the next word once it may
+    True
+    >>> scores = head_scores(model)
+    >>> bool(scores[scores.kind == "induction"].score.max() > 0.8)
+    True
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+from interp.errors import InterpError, check_range
+
+HeadKind = Literal["previous_token", "induction", "duplicate_token", "bos"]
+HEAD_KINDS: tuple[HeadKind, ...] = ("previous_token", "induction", "duplicate_token", "bos")
+_MIN_WORDS = 64  # fewer word tokens than this: draw random sequences from the whole vocabulary
+_REBUILD_TOL = 1e-4  # max |rebuilt - hook_pattern| before we call the architecture unsupported
+
+
+# ---------------------------------------------------------------- tensor core
+
+
+def is_causal(model) -> bool:
+    """Whether `model`'s self-attention has a causal mask (False for BERT-style encoders)."""
+    return getattr(model.cfg, "attention_dir", "causal") != "bidirectional"
+
+
+def attn_scale(model, layer: int) -> float:
+    """The factor the bridge multiplies q·k by in `layer`: 1/sqrt(d_head), or the config's
+    `attn_scale`, divided by (layer + 1) when `scale_attn_by_inverse_layer_idx` is set."""
+    cfg = model.cfg
+    if not getattr(cfg, "use_attn_scale", True):
+        scale = 1.0
+    else:
+        given = getattr(cfg, "attn_scale", None)
+        scale = 1.0 / given if given and given > 0 else cfg.d_head ** -0.5
+    if getattr(cfg, "scale_attn_by_inverse_layer_idx", False):
+        scale /= layer + 1
+    return scale
+
+
+def qk_scores(q, k, scale: float):
+    """Unmasked scores [batch head query key] from hook_q, hook_k [batch pos head d_head]."""
+    import torch
+
+    return torch.einsum("bqhd,bkhd->bhqk", q, k) * scale
+
+
+def causal_softmax(scores, causal: bool = True):
+    """Softmax over keys of scores [... query key], with keys > query masked out if `causal`."""
+    import torch
+
+    if causal:
+        n_q, n_k = scores.shape[-2:]
+        future = torch.ones(n_q, n_k, dtype=torch.bool, device=scores.device).triu(1)
+        scores = scores.masked_fill(future, -torch.inf)
+    return scores.softmax(-1)
+
+
+def future_mass(pattern):
+    """Attention mass on keys after the query: [... query key] -> [... query]."""
+    n_q, n_k = pattern.shape[-2:]
+    import torch
+
+    future = torch.ones(n_q, n_k, dtype=torch.bool, device=pattern.device).triu(1)
+    return (pattern * future).sum(-1)
+
+
+def js_divergence(p, q):
+    """Jensen-Shannon divergence in bits (0..1) between rows [..., key] -> [...]."""
+    import torch
+
+    m = (p + q) / 2
+
+    def kl(a):  # 0 log 0 = 0
+        return torch.where(a > 0, a * (a / m).log2(), torch.zeros_like(a)).sum(-1)
+
+    return ((kl(p) + kl(q)) / 2).clamp(min=0)
+
+
+# ---------------------------------------------------------------- patterns of a prompt
+
+
+@dataclass
+class AttentionPatterns:
+    """Every head's attention on one prompt.
+
+    Attributes:
+        tokens: the string tokens that ran (BOS included when the model prepends it).
+        masked: the model's own pattern (`hook_pattern`) [layer head query key].
+        unmasked: softmax over the same scores with no causal mask [layer head query key].
+        causal: False for an encoder, whose masked and unmasked patterns are identical.
+        rebuild_error: max |softmax(masked rebuilt scores) - hook_pattern| (a sanity figure).
+    """
+
+    tokens: list[str]
+    masked: object
+    unmasked: object
+    causal: bool
+    rebuild_error: float
+
+    def future_mass(self):
+        """Unmasked mass on future keys [layer head query]."""
+        return future_mass(self.unmasked)
+
+    def js(self):
+        """JS divergence (bits) between masked and unmasked rows [layer head query]."""
+        return js_divergence(self.masked, self.unmasked)
+
+
+def patterns(model, prompt: str, prepend_bos: bool | None = None) -> AttentionPatterns:
+    """Masked and unmasked attention patterns of every layer and head on `prompt`.
+
+    Raises:
+        InterpError: empty or too long prompt, a list instead of one prompt, or a model whose
+            attention cannot be rebuilt from hook_q/hook_k (e.g. rotary q/k).
+    """
+    import torch
+
+    from interp.activations import capture
+
+    if not isinstance(prompt, str):
+        raise InterpError(f"patterns takes one prompt string, got {type(prompt).__name__}; loop over prompts")
+    n = model.cfg.n_layers
+    names = [f"blocks.{L}.attn.hook_{s}" for L in range(n) for s in ("q", "k", "pattern")]
+    acts = capture(model, prompt, names=names, prepend_bos=prepend_bos)
+    causal = is_causal(model)
+    masked, unmasked, error = [], [], 0.0
+    for L in range(n):
+        scores = qk_scores(acts[f"blocks.{L}.attn.hook_q"], acts[f"blocks.{L}.attn.hook_k"], attn_scale(model, L))
+        own = acts[f"blocks.{L}.attn.hook_pattern"][0]
+        error = max(error, (causal_softmax(scores[0], causal) - own).abs().max().item())
+        masked.append(own)
+        unmasked.append(causal_softmax(scores[0], causal=False))
+    if error > _REBUILD_TOL:
+        raise InterpError(f"cannot rebuild {_name(model)}'s attention from hook_q/hook_k (max error {error:.1e}); "
+                          "its architecture scales or rotates q/k in a way interp does not model")
+    masked, unmasked = torch.stack(masked), torch.stack(unmasked)
+    if not causal:
+        unmasked = masked  # no mask to remove: the same pattern, exactly
+    return AttentionPatterns(acts.tokens[0], masked.detach(), unmasked.detach(), causal, error)
+
+
+def _name(model) -> str:
+    info = getattr(model, "info", None)
+    return info.name if info is not None else "the model"
+
+
+def _heads(pats: AttentionPatterns, layer: int | None, head: int | None):
+    """(layer, head) pairs to show, checked against the pattern's shape."""
+    n_layers, n_heads = pats.masked.shape[:2]
+    layers = range(n_layers) if layer is None else [check_range("layer", layer, n_layers, "this model")]
+    heads = range(n_heads) if head is None else [check_range("head", head, n_heads, "this model")]
+    return [(L, H) for L in layers for H in heads]
+
+
+def pattern_table(pats: AttentionPatterns, layer: int | None = None, head: int | None = None):
+    """Long table of both patterns.
+
+    Returns:
+        DataFrame with one row per (layer, head, query, key), keys over the whole prompt:
+        layer, head, query, key, query_token, key_token, masked, unmasked.
+    """
+    import pandas as pd
+
+    n_pos = len(pats.tokens)
+    frames = []
+    for L, H in _heads(pats, layer, head):
+        q = [i for i in range(n_pos) for _ in range(n_pos)]
+        k = list(range(n_pos)) * n_pos
+        frames.append(pd.DataFrame({
+            "layer": L, "head": H, "query": q, "key": k,
+            "query_token": [pats.tokens[i] for i in q], "key_token": [pats.tokens[j] for j in k],
+            "masked": pats.masked[L, H].flatten().tolist(), "unmasked": pats.unmasked[L, H].flatten().tolist()}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def query_table(pats: AttentionPatterns, layer: int | None = None, head: int | None = None):
+    """Per query position: layer, head, query, token, future_mass, js (bits)."""
+    import pandas as pd
+
+    fm, js = pats.future_mass(), pats.js()
+    rows = [{"layer": L, "head": H, "query": i, "token": tok, "future_mass": fm[L, H, i].item(), "js": js[L, H, i].item()}
+            for L, H in _heads(pats, layer, head) for i, tok in enumerate(pats.tokens)]
+    return pd.DataFrame(rows)
+
+
+def head_table(pats: AttentionPatterns, layer: int | None = None, head: int | None = None):
+    """Per head, means over all query positions: layer, head, future_mass, js (bits)."""
+    table = query_table(pats, layer, head)
+    return table.groupby(["layer", "head"], as_index=False)[["future_mass", "js"]].mean()
+
+
+# ---------------------------------------------------------------- mask removal
+
+
+@contextmanager
+def no_causal_mask(model, layers: Sequence[int] | None = None):
+    """Inside the block, the chosen layers (all by default) attend without the causal mask.
+
+    A hook on `hook_pattern` replaces the masked pattern with the softmax of the unmasked
+    scores rebuilt from that layer's hook_q and hook_k; z (= pattern @ v) and everything after
+    it follow. The hooks go when the block exits, also when it raised.
+
+    Raises:
+        InterpError: the model has no causal mask, or a layer is out of range.
+    """
+    if not is_causal(model):
+        raise InterpError(f"{_name(model)} is an encoder with no causal mask: its attention already "
+                          "sees every position, so there is nothing to remove")
+    layers = _check_layers(model, layers)
+    store: dict = {}
+    hooks = []
+    for L in layers:
+        hooks += [(f"blocks.{L}.attn.hook_q", _keep(store, L, "q")), (f"blocks.{L}.attn.hook_k", _keep(store, L, "k")),
+                  (f"blocks.{L}.attn.hook_pattern", _unmask(store, L, attn_scale(model, L)))]
+    try:
+        with model.hooks(fwd_hooks=hooks):
+            yield model
+    finally:
+        store.clear()
+
+
+def _keep(store: dict, layer: int, what: str):
+    def hook(tensor, hook):
+        store[layer, what] = tensor
+        return tensor
+
+    return hook
+
+
+def _unmask(store: dict, layer: int, scale: float):
+    def hook(pattern, hook):
+        scores = qk_scores(store[layer, "q"], store[layer, "k"], scale)
+        return causal_softmax(scores, causal=False).to(pattern.dtype)
+
+    return hook
+
+
+def _check_layers(model, layers: Sequence[int] | None) -> list[int]:
+    n = model.cfg.n_layers
+    if layers is None:
+        return list(range(n))
+    if isinstance(layers, int):
+        layers = [layers]
+    return sorted({check_range("layer", L, n, _name(model)) for L in layers})
+
+
+def next_token_stats(model, prompts: str | Sequence[str], remove: Sequence[int] | None = ()) -> dict:
+    """Next-token loss (nats) and top-1 accuracy over every position of every prompt.
+
+    Args:
+        model: a causal model from `interp.load`.
+        prompts: one string or a list; each runs alone (no padding the unmasked rows could see).
+        remove: layers whose causal mask is removed (() = the clean model, None = all layers).
+
+    Returns:
+        {"loss": mean cross-entropy, "accuracy": fraction of argmax hits, "n_tokens": targets}.
+    """
+    import torch
+
+    from interp.activations import to_tokens
+
+    from interp.models import require_trained
+
+    require_trained(model, "next-token loss")
+    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+    total, hits, count = 0.0, 0, 0
+    for prompt in prompts:
+        tokens, _ = to_tokens(model, prompt)
+        if tokens.shape[1] < 2:
+            raise InterpError(f"prompt {prompt!r} is one token: next-token loss needs at least two")
+        with no_causal_mask(model, remove) if remove is None or len(remove) else _null(), torch.no_grad():
+            logits = model(tokens)
+        logp = logits[0, :-1].log_softmax(-1)
+        target = tokens[0, 1:]
+        total += -logp.gather(-1, target[:, None]).sum().item()
+        hits += (logp.argmax(-1) == target).sum().item()
+        count += len(target)
+    return {"loss": total / count, "accuracy": hits / count, "n_tokens": count}
+
+
+@contextmanager
+def _null():
+    yield
+
+
+def mask_removal_effect(model, prompts: str | Sequence[str], layers: Sequence[int] | None = None):
+    """Next-token loss and accuracy with the causal mask removed, layer by layer and together.
+
+    Args:
+        model: a causal model from `interp.load` (an encoder is refused: it has no mask).
+        prompts: one string or a list of strings.
+        layers: the layers to try (all by default); [] gives only the clean row and an
+            empty removal, which equals it.
+
+    Returns:
+        DataFrame with one row per condition: removed ("none", each layer "L", and "all" or the
+        chosen layers joined by commas), loss, accuracy, n_tokens, delta_loss, delta_accuracy
+        (both relative to "none").
+    """
+    import pandas as pd
+
+    if not is_causal(model):
+        raise InterpError(f"{_name(model)} is an encoder with no causal mask: nothing to remove "
+                          "(its masked and unmasked patterns are the same)")
+    chosen = _check_layers(model, layers)
+    label = "all" if chosen == list(range(model.cfg.n_layers)) else ",".join(map(str, chosen)) or "[]"
+    conditions = [("none", [])] + [(str(L), [L]) for L in chosen if len(chosen) > 1] + [(label, chosen)]
+    rows = [{"removed": name, **next_token_stats(model, prompts, remove)} for name, remove in conditions]
+    df = pd.DataFrame(rows)
+    df["delta_loss"] = df.loss - df.loss.iloc[0]
+    df["delta_accuracy"] = df.accuracy - df.accuracy.iloc[0]
+    return df
+
+
+# ---------------------------------------------------------------- head classes
+
+
+def repeated_tokens(model, n: int = 20, seed: int = 0):
+    """[1, pos] tokens: the model's start token (if any), then n distinct random tokens, twice."""
+    import torch
+
+    if not isinstance(n, int) or n < 2:
+        raise InterpError(f"repeated sequence length {n} is too short: use n >= 2")
+    tok = model.tokenizer
+    start = tok.bos_token_id if model.cfg.default_prepend_bos else None
+    start = start if start is not None else getattr(tok, "cls_token_id", None)
+    prefix = [] if start is None else [start]
+    if 2 * n + len(prefix) > model.cfg.n_ctx:
+        raise InterpError(f"repeated sequence of 2 x {n} tokens exceeds {_name(model)}'s context "
+                          f"of {model.cfg.n_ctx}; use n <= {(model.cfg.n_ctx - len(prefix)) // 2}")
+    pool = torch.tensor(word_ids(model))
+    if len(pool) < n:
+        raise InterpError(f"{_name(model)} has only {len(pool)} word tokens to draw from; use n <= {len(pool)}")
+    gen = torch.Generator().manual_seed(seed)
+    r = pool[torch.randperm(len(pool), generator=gen)[:n]]
+    return torch.cat([torch.tensor(prefix, dtype=torch.long), r, r])[None].to(model.cfg.device)
+
+
+def word_ids(model) -> list[int]:
+    """Token ids that are whole lower-case words (' king' in byte-level BPE, 'king' in WordPiece).
+
+    Random sequences are drawn from these: a model's heads behave on words as in training,
+    while punctuation, numbers and capitalised sentence starters are rare in random order.
+    Falls back to every non-special token when the vocabulary has too few words.
+    """
+    tok = model.tokenizer
+    special = set(tok.all_special_ids)
+    ids = [i for i in range(model.cfg.d_vocab) if i not in special]
+    strings = tok.convert_ids_to_tokens(ids)
+    for pattern in (r"(Ġ|▁)[a-z]+", r"[a-z]+"):
+        words = [i for i, s in zip(ids, strings) if s is not None and re.fullmatch(pattern, s)]
+        if len(words) >= 2 * _MIN_WORDS:
+            return words
+    return ids
+
+
+def head_targets(tokens):
+    """Target keys of each head kind for tokens [pos]: bool [kind query key], kinds as HEAD_KINDS.
+
+    previous_token: key q-1 (queries from 2 on, so that query 1's BOS is not counted);
+    induction: keys right after an earlier copy of the query's token; duplicate_token: earlier
+    copies of the query's token; bos: key 0 (queries from 1 on).
+    """
+    import torch
+
+    n = len(tokens)
+    q = torch.arange(n)[:, None]
+    k = torch.arange(n)[None, :]
+    same = tokens[:, None] == tokens[None, :]  # [query key]
+    after_copy = torch.zeros(n, n, dtype=torch.bool)
+    after_copy[:, 1:] = same[:, :-1] & (k[:, 1:] - 1 < q)
+    previous = (k == q - 1) & (q >= 2)
+    duplicate = same & (k < q)
+    bos = (k == 0) & (q >= 1)
+    return torch.stack([previous, after_copy & (k <= q), duplicate, bos])
+
+
+def score_heads(pattern, tokens):
+    """Scores [kind layer head]: per head, the mean over queries that have a target of the
+    attention mass on the targets. pattern: [layer head query key]; tokens: [pos]."""
+    targets = head_targets(tokens.cpu()).to(pattern.dtype)  # [kind query key]
+    import torch
+
+    mass = torch.einsum("lhqk,tqk->tlhq", pattern.cpu(), targets)  # [kind layer head query]
+    has = targets.sum(-1) > 0  # [kind query]
+    return (mass * has[:, None, None]).sum(-1) / has.sum(-1).clamp(min=1)[:, None, None]
+
+
+def head_scores(model, n: int = 20, seed: int = 0, tokens=None):
+    """Previous-token, induction, duplicate-token and BOS scores of every head.
+
+    Args:
+        model: a model from `interp.load`.
+        n: length of the random block, which is repeated once (ignored when `tokens` is given).
+        seed: seed of the random block.
+        tokens: optional [pos] or [1, pos] token ids to score on instead.
+
+    Returns:
+        DataFrame with layer, head, kind (one of HEAD_KINDS), score in [0, 1].
+    """
+    import pandas as pd
+    import torch
+
+    tokens = repeated_tokens(model, n, seed) if tokens is None else torch.as_tensor(tokens).reshape(1, -1)
+    names = [f"blocks.{L}.attn.hook_pattern" for L in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda x: x in names)
+    pattern = torch.stack([cache[name][0] for name in names])
+    scores = score_heads(pattern, tokens[0])
+    rows = [{"layer": L, "head": H, "kind": kind, "score": scores[t, L, H].item()}
+            for t, kind in enumerate(HEAD_KINDS) for L in range(scores.shape[1]) for H in range(scores.shape[2])]
+    return pd.DataFrame(rows)
+
+
+def top_heads(scores, k: int = 3):
+    """The k best heads of each kind from a `head_scores` table (same columns, ranked)."""
+    ranked = scores.sort_values(["kind", "score"], ascending=[True, False])
+    return ranked.groupby("kind", sort=False).head(k).reset_index(drop=True)
