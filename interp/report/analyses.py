@@ -30,7 +30,7 @@ class Entry:
     title: str
     module: str  # the analysis module that must import for the section to appear
     compute: Callable  # (model, prompt, target, foil, seed) -> {csv name: DataFrame}
-    section: Callable  # ({csv name: DataFrame read back}) -> Section
+    section: Callable  # ({csv name: DataFrame read back}) -> Section or [Section, ...]
 
 
 @dataclass
@@ -40,9 +40,16 @@ class Result:
     error: str = ""
 
 
+_PARTS = ("attribution",)  # interp.report.parts.<name>, in page order
+
+
 def _entries() -> list[Entry]:
-    """Every analysis section, in page order (sections_* modules register theirs here)."""
-    return []
+    """Every analysis section wired into the report, in page order."""
+    out = []
+    for name in _PARTS:
+        part = importlib.import_module(f"interp.report.parts.{name}")
+        out.append(Entry(part.KEY, part.TITLE, part.MODULE, part.compute, part.section))
+    return out
 
 
 def _installed(module: str) -> bool:
@@ -79,7 +86,8 @@ def sections(results: list[Result], back: dict[str, pd.DataFrame]) -> list[Secti
             out.append(Section(r.entry.key, r.entry.title, f'<p class="note">not run: {esc(r.error)}</p>',
                                f"Not run: {r.error}"))
         else:
-            out.append(r.entry.section({k: back[k] for k in r.tables}))
+            made = r.entry.section({k: back[k] for k in r.tables})
+            out.extend(made if isinstance(made, list) else [made])
     return out
 
 

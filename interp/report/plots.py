@@ -21,6 +21,11 @@ import pandas as pd
 _STYLE = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
 
 
+def _lab(v) -> str:
+    """A tick label: 3.0 -> '3' (integer columns read back from a CSV with gaps become floats)."""
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
 def _new(width: float, height: float):
     import matplotlib
     from matplotlib.figure import Figure
@@ -55,10 +60,12 @@ def bars(df: pd.DataFrame, label: str, value: str, title: str, xlabel: str = "")
 
 
 def heatmap(df: pd.DataFrame, row: str, col: str, value: str, title: str, center: bool | None = None,
-            row_labels: list[str] | None = None, col_labels: list[str] | None = None, cbar: str = "") -> str:
+            row_labels: list[str] | None = None, col_labels: list[str] | None = None, cbar: str = "",
+            labels: str | None = None) -> str:
     """A `row` x `col` grid of `value` (mean over duplicates), annotated when small.
 
     A diverging colour map centred on 0 is used when values have both signs (or `center=True`).
+    With `labels`, each cell shows that column's text (e.g. the top token) instead of the value.
     """
     grid = df.pivot_table(index=row, columns=col, values=value, aggfunc="mean", sort=False)
     grid = grid.reindex(sorted(grid.index)) if row_labels is None else grid
@@ -69,15 +76,18 @@ def heatmap(df: pd.DataFrame, row: str, col: str, value: str, title: str, center
     fig, ax = _new(min(1.2 + 0.42 * vals.shape[1], 11), min(1.3 + 0.36 * vals.shape[0], 9))
     kw = dict(cmap="RdBu_r", vmin=-lim, vmax=lim) if signed else dict(cmap="viridis")
     im = ax.imshow(vals, aspect="auto", **kw)
-    ax.set_xticks(range(vals.shape[1]), col_labels or [str(c) for c in grid.columns],
+    ax.set_xticks(range(vals.shape[1]), col_labels or [_lab(c) for c in grid.columns],
                   rotation=90 if col_labels else 0)
-    ax.set_yticks(range(vals.shape[0]), row_labels or [str(r) for r in grid.index])
+    ax.set_yticks(range(vals.shape[0]), row_labels or [_lab(r) for r in grid.index])
     ax.set_xlabel(col)
     ax.set_ylabel(row)
-    if vals.size <= 160:
+    text = df.pivot_table(index=row, columns=col, values=labels, aggfunc="first", sort=False) \
+        .reindex(index=grid.index, columns=grid.columns) if labels else None
+    if vals.size <= 400:
         for (i, j), v in pd.DataFrame(vals).stack().items():
-            ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=7,
-                    color="black" if signed and abs(v) < 0.6 * lim else "white" if not signed else "white")
+            dark = (abs(v) > 0.6 * lim) if signed else (v < vals.min() + 0.6 * (vals.max() - vals.min()))
+            ax.text(j, i, str(text.iat[i, j]).strip()[:8] if labels else f"{v:.2g}", ha="center", va="center",
+                    fontsize=6 if labels else 7, color="white" if dark else "black")
     fig.colorbar(im, ax=ax, shrink=0.8, label=cbar or value)
     ax.set_title(title)
     return _svg(fig)
