@@ -40,7 +40,7 @@ class Result:
     error: str = ""
 
 
-_PARTS = ("attribution",)  # interp.report.parts.<name>, in page order
+_PARTS = ("sampling", "attention", "attribution")  # interp.report.parts.<name>, in page order
 
 
 def _entries() -> list[Entry]:
@@ -78,6 +78,14 @@ def run_all(model, prompt: str, target: str | None, foil: str | None, seed: int)
     return results
 
 
+ORDER = ("tokens", "temperature", "attention", "mask", "ablation", "dla", "logit-lens", "embeddings")
+
+
+def ordered(secs: list[Section]) -> list[Section]:
+    """Sections in page order (unknown ids last, in their given order)."""
+    return sorted(secs, key=lambda s: ORDER.index(s.id) if s.id in ORDER else len(ORDER))
+
+
 def sections(results: list[Result], back: dict[str, pd.DataFrame]) -> list[Section]:
     """Each analysis's section, drawn from its CSVs as read back."""
     out = []
@@ -93,4 +101,11 @@ def sections(results: list[Result], back: dict[str, pd.DataFrame]) -> list[Secti
 
 def mask_sections(model, prompt: str, layer: int | None, head: int | None) -> list[Section]:
     """The masked-vs-unmasked comparison for the attention page (when interp.attention exists)."""
-    return []
+    if not _installed("interp.attention"):
+        return []
+    from interp.report.parts import attention
+
+    try:
+        return attention.page_sections(model, prompt, layer, head)
+    except InterpError as err:
+        return [Section(attention.KEY, attention.TITLE, f'<p class="note">not run: {esc(str(err))}</p>')]

@@ -110,7 +110,7 @@ def write_report(model, prompt: str, out: str | Path, target: str | None = None,
         for name, df in {**base, **{k: v for r in extra for k, v in r.tables.items()}}.items():
             df.to_csv(tmp / f"{name}.csv", index=False)
         back = {p.stem: read_csv(p) for p in tmp.glob("*.csv")}
-        secs = base_sections(back, tables.is_causal(model), note) + analyses.sections(extra, back)
+        secs = analyses.ordered(base_sections(back, tables.is_causal(model), note) + analyses.sections(extra, back))
         title = f"interp report: {model.info.name}"
         (tmp / "index.html").write_text(page(title, prompt, _meta(model, prompt), secs, bundle_tag()), encoding="utf-8")
         (tmp / "README.md").write_text(readme(title, prompt, secs, sorted(back)), encoding="utf-8")
