@@ -71,7 +71,7 @@ def entropy(log_probs):
     import torch
 
     p = log_probs.exp()
-    return (-torch.where(p > 0, p * log_probs, torch.zeros_like(p)).sum(-1)).clamp_min(0.0)
+    return (-torch.where(p > 0, p * log_probs, torch.zeros_like(p)).sum(-1)).clamp_min(0.0) + 0.0  # no -0.0
 
 
 def next_token_logits(model, prompt: str, allow_untrained: bool = False):
@@ -138,7 +138,8 @@ def entropy_by_temperature(model, prompt: str, temperatures: Sequence[float] = D
     return pd.DataFrame(rows)
 
 
-def _check_counts(n: int, max_new_tokens: int) -> None:
+def check_counts(n: int, max_new_tokens: int) -> None:
+    """Raise unless n >= 1 and max_new_tokens >= 0 are integers."""
     for name, v, low in (("n", n, 1), ("max_new_tokens", max_new_tokens, 0)):
         if not isinstance(v, int) or isinstance(v, bool) or v < low:
             raise InterpError(f"{name} must be an integer >= {low}, got {v!r}")
@@ -189,7 +190,7 @@ def sample(model, prompt: str, n: int = 3, max_new_tokens: int = 20, temperature
     from interp.models import require_trained
 
     check_temperature(temperature)
-    _check_counts(n, max_new_tokens)
+    check_counts(n, max_new_tokens)
     require_trained(model, "sampling", allow_untrained)
     tokens, _ = to_tokens(model, prompt)
     start = tokens.shape[1]
