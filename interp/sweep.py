@@ -172,7 +172,7 @@ def _last(tokens: Tensor, lengths: Sequence[int] | Tensor | None) -> Tensor:
     return torch.as_tensor(list(lengths), device=tokens.device) - 1
 
 
-def _position_mask(positions, n_pos: int, device) -> Tensor:
+def position_mask(positions, n_pos: int, device) -> Tensor:
     """Bool [pos]: where the replacement applies (None = everywhere)."""
     mask = torch.zeros(n_pos, dtype=torch.bool, device=device)
     if positions is None:
@@ -209,7 +209,7 @@ def naive_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, leng
         layers: layers to sweep (default: all); rows of other layers are NaN.
     """
     _check_replacement(model, tokens, replacement)
-    last, mask = _last(tokens, lengths), _position_mask(positions, tokens.shape[1], tokens.device)
+    last, mask = _last(tokens, lengths), position_mask(positions, tokens.shape[1], tokens.device)
     with torch.no_grad():
         clean = metric(model(tokens), tokens, last)
         out = torch.full((model.cfg.n_layers, model.cfg.n_heads, tokens.shape[0]), float("nan"))
@@ -353,7 +353,7 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
     _check_replacement(model, tokens, replacement)
     w = _weights(model)
     B, S = tokens.shape
-    last, mask = _last(tokens, lengths), _position_mask(positions, S, tokens.device)
+    last, mask = _last(tokens, lengths), position_mask(positions, S, tokens.device)
     with torch.no_grad():
         logits, z, mid = clean_run(model, tokens, mids=True)
         clean = metric(logits, tokens, last)
