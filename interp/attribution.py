@@ -324,15 +324,16 @@ def attribution_totals(df: "pandas.DataFrame") -> "pandas.DataFrame":
 
 # ---------------------------------------------------------------- logit lens
 
-def lens_logits(model, prompts: str | Sequence[str], pos: int = -1, allow_untrained: bool = False,
+def lens_logits(model, prompts: str | Sequence[str], pos: int | None = -1, allow_untrained: bool = False,
                 prepend_bos: bool | None = None):
-    """Tensor core of `logit_lens`: logits [layer batch d_vocab] read from every residual stage.
+    """Tensor core of `logit_lens`: logits [layer row d_vocab] read from every residual stage.
 
     Stage 0 is `blocks.0.hook_resid_pre` (the embeddings); stage L + 1 is `blocks.L.hook_resid_post`.
+    A row is one (prompt, position) pair: each prompt's `pos`, or all its positions for None.
 
     Returns:
-        (lens logits, the model's logits [batch d_vocab] at the same positions, hook names,
-        positions, string tokens).
+        (lens logits, the model's logits [row d_vocab] at the same places, hook names,
+        rows as (prompt, position) pairs, string tokens).
     """
     import torch
 
@@ -341,22 +342,23 @@ def lens_logits(model, prompts: str | Sequence[str], pos: int = -1, allow_untrai
     _check_model(model, "the logit lens", allow_untrained)
     names = ["blocks.0.hook_resid_pre"] + [f"blocks.{L}.hook_resid_post" for L in range(model.cfg.n_layers)]
     acts = capture(model, prompts, names=names, prepend_bos=prepend_bos, keep_logits=True)
-    positions = resolve_positions(acts.lengths, pos)
-    rows = torch.arange(len(positions), device=model.cfg.device)
-    cols = torch.tensor(positions, device=model.cfg.device)
+    pairs = [(b, p) for b, n in enumerate(acts.lengths) for p in range(n)] if pos is None else \
+        list(enumerate(resolve_positions(acts.lengths, pos)))
+    rows, cols = (torch.tensor(x, device=model.cfg.device) for x in zip(*pairs))
     with torch.no_grad():
-        stack = torch.stack([acts[n][rows, cols] for n in names])  # [layer batch d_model]
+        stack = torch.stack([acts[n][rows, cols] for n in names])  # [layer row d_model]
         lens = model.ln_final(stack) @ model.W_U + model.b_U
     final = acts.logits[rows, cols]
     err = float((lens[-1] - final).abs().max())
     if err > 1e-3:
         raise InterpError(f"the logit lens does not reproduce {model.info.name}'s logits (off by {err:.3g}): "
                           "its output is not ln_final -> W_U on the last residual")
-    return lens, final, names, positions, acts.tokens
+    return lens, final, names, pairs, acts.tokens
 
 
-def logit_lens(model, prompts: str | Sequence[str], target: Targets | None = None, k: int = 5, pos: int = -1,
-               allow_untrained: bool = False, prepend_bos: bool | None = None) -> "pandas.DataFrame":
+def logit_lens(model, prompts: str | Sequence[str], target: Targets | None = None, k: int = 5,
+               pos: int | None = -1, allow_untrained: bool = False,
+               prepend_bos: bool | None = None) -> "pandas.DataFrame":
     """Top-k next tokens predicted from the residual stream after every layer.
 
     Args:
@@ -364,14 +366,15 @@ def logit_lens(model, prompts: str | Sequence[str], target: Targets | None = Non
         prompts: a string or a list of strings.
         target: optional token (or one per prompt) whose rank and probability to follow.
         k: tokens per layer (>= 1).
-        pos: position read in each prompt (default -1: its last token).
+        pos: position read in each prompt (default -1: its last token; None: every position,
+            all from one forward pass).
         allow_untrained: run even if the unembedding was not in the checkpoint.
         prepend_bos: override the model's default of prepending BOS.
 
     Returns:
-        Long DataFrame: prompt, layer (0 = embeddings, L + 1 = after block L), hook, rank (1 =
-        top), token, token_id, prob, logit; with a target also target, target_rank (1 = top),
-        target_prob.
+        Long DataFrame: prompt, pos, layer (0 = embeddings, L + 1 = after block L), hook, rank
+        (1 = top), token, token_id, prob, logit; with a target also target, target_rank (1 =
+        top), target_prob.
     """
     import torch
 
@@ -380,25 +383,25 @@ def logit_lens(model, prompts: str | Sequence[str], target: Targets | None = Non
     _check_model(model, "the logit lens", allow_untrained)
     n = 1 if isinstance(prompts, str) else len(prompts)
     t_ids = _token_ids(model, target, n, "target")
-    lens, _, names, _, _ = lens_logits(model, prompts, pos, allow_untrained, prepend_bos)
+    lens, _, names, pairs, _ = lens_logits(model, prompts, pos, allow_untrained, prepend_bos)
     probs = torch.softmax(lens.float(), -1)
     top = torch.topk(lens, min(k, lens.shape[-1]), dim=-1)
-    return _lens_frame(model, lens, probs, top, names, t_ids)
+    return _lens_frame(model, lens, probs, top, names, pairs, t_ids)
 
 
-def _lens_frame(model, lens, probs, top, names, t_ids) -> "pandas.DataFrame":
+def _lens_frame(model, lens, probs, top, names, pairs, t_ids) -> "pandas.DataFrame":
     import pandas as pd
 
     tok = model.tokenizer
     rows = []
     for layer, name in enumerate(names):
-        for b in range(lens.shape[1]):
-            extra = _target_cols(tok, lens[layer, b], probs[layer, b], t_ids[b]) if t_ids is not None else {}
-            for r, (i, logit) in enumerate(zip(top.indices[layer, b].tolist(), top.values[layer, b].tolist())):
-                rows.append({"prompt": b, "layer": layer, "hook": name, "rank": r + 1,
+        for r, (b, p) in enumerate(pairs):
+            extra = _target_cols(tok, lens[layer, r], probs[layer, r], t_ids[b]) if t_ids is not None else {}
+            for rank, (i, logit) in enumerate(zip(top.indices[layer, r].tolist(), top.values[layer, r].tolist())):
+                rows.append({"prompt": b, "pos": p, "layer": layer, "hook": name, "rank": rank + 1,
                              "token": tok.convert_ids_to_tokens(i).replace("Ġ", " "), "token_id": i,
-                             "prob": float(probs[layer, b, i]), "logit": logit, **extra})
-    return pd.DataFrame(rows)
+                             "prob": float(probs[layer, r, i]), "logit": logit, **extra})
+    return pd.DataFrame(rows).sort_values(["prompt", "pos", "layer", "rank"], ignore_index=True)
 
 
 def _target_cols(tok, logits, probs, t_id) -> dict:

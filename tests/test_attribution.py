@@ -161,13 +161,13 @@ def test_ioi_logit_difference_is_carried_by_a_few_late_heads(zoo4l):
 def test_lens_last_layer_is_the_model_and_each_layer_uses_a_fresh_layernorm(request, unchanged, fixture, prompt):
     model = request.getfixturevalue(fixture)
     with unchanged(model):
-        lens, final, names, positions, _ = lens_logits(model, prompt)
+        lens, final, names, pairs, _ = lens_logits(model, prompt)
     torch.testing.assert_close(lens[-1, 0], _bridge_logits(model, prompt), atol=1e-4, rtol=0)
     torch.testing.assert_close(lens[-1], final, atol=1e-4, rtol=0)
     assert len(names) == model.cfg.n_layers + 1 and names[0] == "blocks.0.hook_resid_pre"
     _, cache = model.run_with_cache(prompt, names_filter=names)
     for layer, name in enumerate(names):  # LayerNorm recomputed for this residual, weights folded into W_U
-        resid = cache[name][0, positions[0]]
+        resid = cache[name][0, pairs[0][1]]
         normed = torch.nn.functional.layer_norm(resid, (model.cfg.d_model,), eps=model.cfg.eps)
         torch.testing.assert_close(lens[layer, 0], normed @ model.W_U + model.b_U, atol=1e-4, rtol=1e-4)
 
@@ -185,6 +185,19 @@ def test_lens_table_ranks_and_target(zoo4l, unchanged):
     with torch.no_grad():
         probs = torch.softmax(zoo4l(IOI)[0, -1], -1)
     assert abs(last["target_prob"].iloc[0] - probs[token_id(zoo4l, "Mary")].item()) < 1e-4
+
+
+def test_lens_every_position_in_one_pass_matches_single_positions(zoo2l):
+    lens, final, _, pairs, tokens = lens_logits(zoo2l, [TINY_PROMPT, "The king said that"], pos=None)
+    assert pairs == [(b, p) for b in range(2) for p in range(len(tokens[b]))]
+    with torch.no_grad():
+        logits = zoo2l(TINY_PROMPT)[0]
+    torch.testing.assert_close(lens[-1, :len(tokens[0])], logits, atol=1e-4, rtol=0)
+    df = logit_lens(zoo2l, TINY_PROMPT, target="John", k=2, pos=None)
+    one = logit_lens(zoo2l, TINY_PROMPT, target="John", k=2, pos=3)
+    same = df[df["pos"] == 3].reset_index(drop=True)
+    assert list(same["token"]) == list(one["token"])
+    assert abs(same["target_prob"] - one["target_prob"]).max() < 1e-5
 
 
 # ---------------------------------------------------------------- CLI
