@@ -142,6 +142,7 @@ class AttentionPatterns:
         unmasked: softmax over the same scores with no causal mask [layer head query key].
         causal: False for an encoder, whose masked and unmasked patterns are identical.
         rebuild_error: max |softmax(masked rebuilt scores) - hook_pattern| (a sanity figure).
+        model_name: the model's name, for messages.
     """
 
     tokens: list[str]
@@ -149,6 +150,7 @@ class AttentionPatterns:
     unmasked: object
     causal: bool
     rebuild_error: float
+    model_name: str = "the model"
 
     def future_mass(self):
         """Unmasked mass on future keys [layer head query]."""
@@ -189,7 +191,7 @@ def patterns(model, prompt: str, prepend_bos: bool | None = None) -> AttentionPa
     masked, unmasked = torch.stack(masked), torch.stack(unmasked)
     if not causal:
         unmasked = masked  # no mask to remove: the same pattern, exactly
-    return AttentionPatterns(acts.tokens[0], masked.detach(), unmasked.detach(), causal, error)
+    return AttentionPatterns(acts.tokens[0], masked.detach(), unmasked.detach(), causal, error, _name(model))
 
 
 def _name(model) -> str:
@@ -200,8 +202,8 @@ def _name(model) -> str:
 def _heads(pats: AttentionPatterns, layer: int | None, head: int | None):
     """(layer, head) pairs to show, checked against the pattern's shape."""
     n_layers, n_heads = pats.masked.shape[:2]
-    layers = range(n_layers) if layer is None else [check_range("layer", layer, n_layers, "this model")]
-    heads = range(n_heads) if head is None else [check_range("head", head, n_heads, "this model")]
+    layers = range(n_layers) if layer is None else [check_range("layer", layer, n_layers, pats.model_name)]
+    heads = range(n_heads) if head is None else [check_range("head", head, n_heads, pats.model_name)]
     return [(L, H) for L in layers for H in heads]
 
 
@@ -466,6 +468,8 @@ def head_scores(model, n: int = 20, seed: int = 0, tokens=None):
 
 
 def top_heads(scores, k: int = 3):
-    """The k best heads of each kind from a `head_scores` table (same columns, ranked)."""
-    ranked = scores.sort_values(["kind", "score"], ascending=[True, False])
-    return ranked.groupby("kind", sort=False).head(k).reset_index(drop=True)
+    """The k best heads of each kind from a `head_scores` table (same columns; kinds in
+    HEAD_KINDS order, best first)."""
+    order = scores.kind.map({kind: i for i, kind in enumerate(HEAD_KINDS)})
+    ranked = scores.assign(_order=order).sort_values(["_order", "score"], ascending=[True, False])
+    return ranked.groupby("kind", sort=False).head(k).drop(columns="_order").reset_index(drop=True)
