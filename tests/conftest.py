@@ -12,8 +12,8 @@ import socket
 import pytest
 
 
-class NetworkBlocked(RuntimeError):
-    pass
+class NetworkBlocked(OSError):
+    """Raised instead of connecting; an OSError, like a real unreachable network."""
 
 
 @pytest.fixture(autouse=True)
