@@ -110,9 +110,9 @@ def causal_softmax(scores, causal: bool = True):
 
 def future_mass(pattern):
     """Attention mass on keys after the query: [... query key] -> [... query]."""
-    n_q, n_k = pattern.shape[-2:]
     import torch
 
+    n_q, n_k = pattern.shape[-2:]
     future = torch.ones(n_q, n_k, dtype=torch.bool, device=pattern.device).triu(1)
     return (pattern * future).sum(-1)
 
@@ -313,7 +313,6 @@ def next_token_stats(model, prompts: str | Sequence[str], remove: Sequence[int] 
     import torch
 
     from interp.activations import to_tokens
-
     from interp.models import require_trained
 
     require_trained(model, "next-token loss")
@@ -433,9 +432,9 @@ def head_targets(tokens):
 def score_heads(pattern, tokens):
     """Scores [kind layer head]: per head, the mean over queries that have a target of the
     attention mass on the targets. pattern: [layer head query key]; tokens: [pos]."""
-    targets = head_targets(tokens.cpu()).to(pattern.dtype)  # [kind query key]
     import torch
 
+    targets = head_targets(tokens.cpu()).to(pattern.dtype)  # [kind query key]
     mass = torch.einsum("lhqk,tqk->tlhq", pattern.cpu(), targets)  # [kind layer head query]
     has = targets.sum(-1) > 0  # [kind query]
     return (mass * has[:, None, None]).sum(-1) / has.sum(-1).clamp(min=1)[:, None, None]
