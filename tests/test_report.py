@@ -1,0 +1,212 @@
+"""Reports: one bundle per page, no external URLs, escaping, atomic writes and --force, CLI."""
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from interp.cli import main
+from interp.errors import InterpError
+
+XSS = "<script>alert(1)</script> Mary"
+PROMPT = "When Mary and John went to the store, John gave a drink to"
+
+
+@pytest.fixture(scope="module")
+def report(zoo2l, tmp_path_factory):
+    from interp.report import write_report
+
+    out = tmp_path_factory.mktemp("rep") / "r"
+    write_report(zoo2l, PROMPT, out, target=" Mary", foil=" John", seed=3)
+    return out
+
+
+@pytest.fixture(scope="module")
+def xss_page(zoo2l, tmp_path_factory):
+    from interp.report import attention_page
+
+    return open(attention_page(zoo2l, XSS, tmp_path_factory.mktemp("a") / "a.html")).read()
+
+
+def external_refs(html: str) -> list[str]:
+    tags = re.findall(r"<(?:script|link|img|iframe)\b[^>]*>", html, flags=re.I)
+    return [t for t in tags if re.search(r"(src|href)\s*=\s*['\"]?\s*(https?:)?//", t, flags=re.I)]
+
+
+def test_report_files_and_config(report):
+    names = {p.name for p in report.iterdir()}
+    assert {"index.html", "README.md", "config.json", "tokens.csv", "attention.csv", "predictions.csv"} <= names
+    cfg = json.loads((report / "config.json").read_text())
+    assert cfg["model"] == "zoo-2l" and cfg["seed"] == 3 and cfg["prompt"] == PROMPT
+    assert all(cfg["versions"][p] for p in ("interp", "torch", "transformer-lens", "transformers"))
+    assert not [p for p in report.parent.iterdir() if p.name.startswith(".")], "temporary dir left behind"
+
+
+def test_page_is_offline_and_has_one_bundle(report, xss_page):
+    for html in ((report / "index.html").read_text(), xss_page):
+        assert external_refs(html) == []
+        assert html.count('id="circuitsvis-bundle"') == 1
+        assert html.count("var CircuitsVis=") == 1
+        assert len(html.encode()) < 3_000_000
+        assert html.count("CircuitsVis.render(") >= 2
+
+
+def test_every_section_present(report):
+    html = (report / "index.html").read_text()
+    for sid in ("tokens", "attention") + (("temperature",) if _has("interp.sampling") else ()) \
+            + (("mask",) if _has("interp.attention") else ()) + (("dla", "logit-lens") if _has("interp.attribution") else ()):
+        assert f'<section id="{sid}">' in html, sid
+    readme = (report / "README.md").read_text()
+    assert readme.count("\n## ") >= 3 and "Mary" in readme
+
+
+def _has(module):
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def test_attention_csv_rows_are_distributions(report):
+    from interp.report.build import read_csv
+
+    attn = read_csv(report / "attention.csv")
+    sums = attn.groupby(["layer", "head", "query"])["value"].sum()
+    assert (sums - 1).abs().max() < 1e-4  # causal rows kept whole: each query's weights sum to 1
+    toks = read_csv(report / "tokens.csv")
+    assert toks["token"].iloc[-1] == " to"
+
+
+def test_script_prompt_is_escaped(xss_page):
+    assert "<script>alert(1)" not in xss_page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in xss_page
+
+
+def test_props_cannot_close_script():
+    from interp.report.bundle import props_json, render_call
+
+    html = render_call("AttentionHeads", {"tokens": ["</script><script>alert(1)</script>", "<!--"]}, "v1")
+    assert html.count("</script>") == 1 and "<!--" not in html
+    assert json.loads(props_json({"t": "</script>"}))["t"] == "</script>"
+    with pytest.raises(ValueError):
+        render_call("AttentionHeads", {}, 'x" onload="alert(1)')
+
+
+def test_bundle_has_no_closing_script_tag():
+    from interp.report.bundle import bundle_js
+
+    assert not re.search(r"</script", bundle_js(), flags=re.I)
+    assert "sourceMappingURL" not in bundle_js()[-200:]
+
+
+def test_svg_text_is_escaped():
+    from interp.report.plots import bars
+
+    svg = bars(pd.DataFrame({"t": ["<script>x</script>"], "p": [0.5]}), "t", "p", "<b>title</b>")
+    assert "<script>" not in svg and "<b>" not in svg
+
+
+def test_heatmap_values_from_table():
+    from interp.report.plots import heatmap
+
+    df = pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "v": [1.0, 2.0, 3.0, 4.0]})
+    svg = heatmap(df, "layer", "head", "v", "t")
+    assert all(f">{x}<" in svg for x in ("1", "2", "3", "4"))
+
+
+def test_force_rules(tmp_path):
+    from interp.report.write import atomic_dir, check_target
+
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "old.txt").write_text("x")
+    with pytest.raises(InterpError, match="--force"):
+        check_target(out)
+    with atomic_dir(out, force=True) as tmp:
+        (tmp / "new.txt").write_text("y")
+    assert [p.name for p in out.iterdir()] == ["new.txt"]
+    (tmp_path / "f").write_text("")
+    with pytest.raises(InterpError, match="is a file"):
+        check_target(tmp_path / "f")
+
+
+def test_interrupted_write_leaves_old_report(tmp_path):
+    from interp.report.write import atomic_dir
+
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "index.html").write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(out, force=True) as tmp:
+            (tmp / "index.html").write_text("half")
+            raise KeyboardInterrupt
+    assert (out / "index.html").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
+
+
+def test_unwritable_output_is_one_line(tmp_path):
+    from interp.report.write import atomic_dir, atomic_file
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InterpError, match="cannot write"):
+        with atomic_dir(blocker / "sub"):
+            pass
+    with pytest.raises(InterpError, match="cannot write"):
+        atomic_file(blocker / "x.html", "hi")
+
+
+def test_read_csv_keeps_token_strings(tmp_path):
+    from interp.report.build import read_csv
+
+    pd.DataFrame({"token": ["nan", "None", " x"], "value": [1.0, None, 2.0]}).to_csv(tmp_path / "t.csv", index=False)
+    back = read_csv(tmp_path / "t.csv")
+    assert back["token"].tolist() == ["nan", "None", " x"] and back["value"].isna().tolist() == [False, True, False]
+
+
+def test_cli_errors_without_model(tmp_path, capsys):
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "a").write_text("")
+    assert main(["report", "--prompt", "hi", "--out", str(full)]) == 2
+    err = capsys.readouterr().err
+    assert "--force" in err and len(err.strip().splitlines()) == 1
+    assert main(["report", "--prompt", "hi", "--target", " a", "--out", str(tmp_path / "x")]) == 2
+    assert "--foil" in capsys.readouterr().err
+    assert main(["report", "--prompt", " ", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_report(tmp_path, capsys, zoo2l, monkeypatch):
+    import interp.commands.common as common
+
+    monkeypatch.setattr(common, "load_model", lambda args: zoo2l)
+    out = tmp_path / "cli"
+    assert main(["report", "--model", "zoo-2l", "--prompt", "When Mary and John went", "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith("index.html")
+    assert main(["report", "--model", "zoo-2l", "--prompt", "When Mary", "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["report", "--model", "zoo-2l", "--prompt", "When Mary", "--out", str(out), "--force",
+                 "--target", " Mary", "--foil", " went to"]) == 2
+    assert "2 tokens" in capsys.readouterr().err
+    assert "When Mary and John went" in (out / "index.html").read_text()  # the failed run left the old report
+
+
+def test_demo_refuses_foreign_directory(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert "no earlier report" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").exists()
+
+
+def test_notebook_figure(zoo2l, tmp_path, unchanged):
+    from interp.report import figures
+
+    with unchanged(zoo2l):
+        fig = figures.attention(zoo2l, "When Mary and John went", layer=1)
+    html = fig._repr_html_()
+    assert html.count("var CircuitsVis=") == 1 and set(fig.table["layer"]) == {1}
+    page = open(fig.save(tmp_path / "f.html")).read()
+    assert page.count('id="circuitsvis-bundle"') == 1 and external_refs(page) == []
+    with pytest.raises(InterpError, match="layer 5 out of range"):
+        figures.attention(zoo2l, "When Mary", layer=5)
