@@ -210,3 +210,17 @@ def test_notebook_figure(zoo2l, tmp_path, unchanged):
     assert page.count('id="circuitsvis-bundle"') == 1 and external_refs(page) == []
     with pytest.raises(InterpError, match="layer 5 out of range"):
         figures.attention(zoo2l, "When Mary", layer=5)
+
+
+def test_cli_attention_out(tmp_path, capsys, zoo2l, monkeypatch):
+    import interp.commands.attention as cmd
+
+    monkeypatch.setattr(cmd, "load_model", lambda args: zoo2l)
+    out = tmp_path / "a.html"
+    assert main(["attention", "--prompt", XSS, "--out", str(out), "--layer", "1", "--head", "2"]) == 0
+    html = out.read_text()
+    assert capsys.readouterr().out.strip() == str(out)
+    assert html.count('id="circuitsvis-bundle"') == 1 and "<script>alert(1)" not in html
+    assert 'id="mask-L1H2"' in html  # the masked-vs-unmasked view of the chosen head
+    assert main(["attention", "--prompt", "hi", "--out", str(out), "--layer", "9"]) == 2
+    assert "layer 9 out of range" in capsys.readouterr().err

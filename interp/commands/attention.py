@@ -8,6 +8,7 @@ EXAMPLE = """examples:
   interp attention --model zoo-2l --prompt "When Mary and John went to the store, John gave a drink to"
   interp attention --model zoo-4l --prompt "The king said that he was tired." --layer 3 --head 1
   interp attention --model zoo-4l --prompt "The king said that he was tired." --remove-mask --format csv
+  interp attention --model zoo-4l --prompt "The king said that he was tired." --out attention.html
 
 --format csv|json prints one table: the loss table with --remove-mask, else the per-head table
 (future mass, JS divergence and the four head-class scores)."""
@@ -22,6 +23,8 @@ def register(sub) -> None:
     p.add_argument("--remove-mask", action="store_true",
                    help="also run with the causal mask removed (each layer, and all) and report loss/accuracy")
     p.add_argument("--top", type=int, default=3, help="heads listed per class (default: 3)")
+    p.add_argument("--out", "-o", default=None,
+                   help="write an offline HTML page (every layer's and head's pattern) to this .html file")
     add_format_arg(p)
     p.set_defaults(run=run)
 
@@ -33,6 +36,11 @@ def run(args) -> None:
     if args.top < 1:
         raise InterpError(f"--top {args.top} must be at least 1")
     model = load_model(args)
+    if args.out:
+        from interp.report import attention_page
+
+        print(attention_page(model, args.prompt, args.out, args.layer, args.head))
+        return
     pats = A.patterns(model, args.prompt)
     heads = A.head_table(pats, args.layer, args.head)
     scores = A.head_scores(model)

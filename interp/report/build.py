@@ -155,8 +155,14 @@ def attention_page(model, prompt: str, out: str | Path, layer: int | None = None
     Returns:
         The path written, as a string.
     """
+    from interp.errors import check_range
+
     _check_args(prompt, None, None)
     model = _model(model)
+    if layer is not None:
+        check_range("layer", layer, model.cfg.n_layers, model.info.name)
+    if head is not None:
+        check_range("head", head, model.cfg.n_heads, model.info.name)
     acts = tables.run(model, prompt)
     toks = acts.tokens[0]
     attn = tables.attention_table(model, acts)
