@@ -291,3 +291,15 @@ def test_cli_analogies(cli_zoo, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith("section,line,a,b,c,expected,skipped") and len(lines) == 2
     assert main(["analogies", "no-such-file.txt"]) == 2
+
+
+def test_cli_direction_layers_table(cli_zoo, tmp_path, capsys):
+    from interp.zoo.lexicon import gender_pairs
+
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("".join(f"{m} {f}\n" for m, f in gender_pairs("train")))
+    assert main(["direction", "--pairs", str(pairs), "--layers", "--format", "csv"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("hook,layer,heldout_accuracy") and len(lines) == 1 + 5
+    assert lines[1].startswith("hook_embed,")
+    assert main(["direction", "--pairs", str(pairs), "--layers", "--template", "The word"]) == 2

@@ -9,6 +9,7 @@ EXAMPLES = {
     "neighbors": "example:\n  interp neighbors king --model zoo-4l --k 10\n"
                  "  interp neighbors paris --model all-MiniLM-L6-v2",
     "direction": "example:\n  interp direction --pairs pairs.txt --model zoo-4l --project prince,princess,monk,nun\n"
+                 "  interp direction --pairs pairs.txt --model zoo-4l --layers   # where is the difference represented?\n"
                  "pairs.txt holds one 'male female' pair a line, e.g. 'king queen'; # starts a comment",
     "analogies": "example:\n  interp analogies questions.txt --model zoo-4l\n"
                  "  interp analogies questions-words --model all-MiniLM-L6-v2   # gensim's standard file",
@@ -38,6 +39,9 @@ def register(sub) -> None:
     p.add_argument("--pairs", required=True, help="file with one 'first second' word pair a line")
     p.add_argument("--project", default=None, help="comma-separated words to project onto the direction (csv/json: print only these)")
     p.add_argument("--labels", default="first,second", help="names of the two sides (default first,second)")
+    p.add_argument("--layers", action="store_true", help="also probe the residual stream after the embedding and "
+                   "every block for first-vs-second words (held-out accuracy per layer; csv/json: only this table)")
+    p.add_argument("--template", default="The {word}", help="context for --layers (default 'The {word}')")
     p.set_defaults(run=run_direction)
     p = _parser(sub, "analogies", "accuracy on a questions-words analogy file, per section")
     p.add_argument("file", help="analogy file (': section' lines, then 'a b c d' lines), "
@@ -104,14 +108,26 @@ def run_direction(args) -> None:
     model = load_model(args)
     d = pair_direction(model, pairs, space=args.space, labels=tuple(labels), allow_untrained=args.allow_untrained)
     projections = project(model, words, d, allow_untrained=args.allow_untrained) if words else None
-    if args.format != "table":  # one table per run in csv/json: the projections when asked for
-        emit(d.pairs if projections is None else projections, args.format)
+    layers = _layer_probe(model, pairs, labels, args.template) if args.layers else None
+    if args.format != "table":  # one table per run in csv/json: the layer probe or projections when asked for
+        emit(next(t for t in (layers, projections, d.pairs) if t is not None), args.format)
         return
     emit(d.pairs, "table", title=f"{len(pairs)} pairs, consistency (mean leave-one-out cosine) "
                                  f"{d.consistency:.3f}, threshold {d.threshold:.4f}:")
     if projections is not None:
         print()
         emit(projections, "table", title="projections:")
+    if layers is not None:
+        print()
+        emit(layers, "table", title=f"linear probe {labels[0]} vs {labels[1]} on {args.template!r} "
+                                    "(seed 0, 30% of each side held out):")
+
+
+def _layer_probe(model, pairs, labels, template):
+    from interp.embeddings import probe_residual
+
+    groups = {labels[0]: [a for a, _ in pairs], labels[1]: [b for _, b in pairs]}
+    return probe_residual(model, groups, template=template, seed=0)
 
 
 def run_analogies(args) -> None:
