@@ -55,7 +55,8 @@ def test_page_is_offline_and_has_one_bundle(report, xss_page):
 def test_every_section_present(report):
     html = (report / "index.html").read_text()
     for sid in ("tokens", "attention") + (("temperature",) if _has("interp.sampling") else ()) \
-            + (("mask",) if _has("interp.attention") else ()) + (("dla", "logit-lens") if _has("interp.attribution") else ()):
+            + (("mask",) if _has("interp.attention") else ()) + (("dla", "logit-lens") if _has("interp.attribution") else ()) \
+            + (("ablation",) if _has("interp.ablation") else ()) + (("embeddings",) if _has("interp.embeddings") else ()):
         assert f'<section id="{sid}">' in html, sid
     readme = (report / "README.md").read_text()
     assert readme.count("\n## ") >= 3 and "Mary" in readme

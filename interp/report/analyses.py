@@ -40,7 +40,7 @@ class Result:
     error: str = ""
 
 
-_PARTS = ("sampling", "attention", "attribution", "embeddings")  # interp.report.parts.<name>, in page order
+_PARTS = ("sampling", "attention", "ablation", "attribution", "embeddings")  # interp.report.parts.<name>, in page order
 
 
 def _entries() -> list[Entry]:
