@@ -1,0 +1,243 @@
+"""Benchmark: forward, capture and head-sweep costs as ratios, written to reports/bench/.
+
+Run `python -m interp.bench` (or `make bench`). For each model (zoo-4l, and a random model of
+GPT-2-small shape with the zoo tokenizer, built in a temporary directory) it times, in one run
+and on the same batch: a raw transformers forward, the interp (bridge) forward, capturing every
+hook point, capturing a filtered set, the naive per-head `run_with_hooks` sweep, TransformerLens'
+`patching.get_act_patch_attn_head_out_all_pos`, and interp's fast sweep (zero ablation and
+patching). Sweeps are reported in forward-equivalents (time / bridge forward) next to the
+naive count L*H + 1 and the downstream-only bound 1 + sum_l H*(L-l)/L. It also checks that the
+fast sweep equals the naive one and TL's patching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+OUT = Path("reports/bench")
+
+
+@dataclass
+class Config:
+    batch: int = 8
+    prompts_per_row: int = 4  # IOI sentences joined per row (~60 tokens)
+    repeats: int = 5
+    big_layers: int = 12
+    out: Path = OUT
+    seed: int = 0
+
+
+def _time(fn, repeats: int) -> float:
+    """Median wall time of `repeats` calls after one warm-up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def _prompts(cfg: Config, offset: int = 0) -> tuple[list[str], list[str], list[str]]:
+    """Rows of IOI sentences, the io and s name of each row's last sentence."""
+    from interp.zoo.corpus import ioi_prompts
+
+    items = ioi_prompts("train", cfg.batch * cfg.prompts_per_row, cfg.seed + offset)
+    rows = [items[i * cfg.prompts_per_row:(i + 1) * cfg.prompts_per_row] for i in range(cfg.batch)]
+    texts = [" ".join(it["prompt"] for it in row) for row in rows]
+    return texts, [row[-1]["io"] for row in rows], [row[-1]["s"] for row in rows]
+
+
+def _big_model_dir(tmp: str, layers: int) -> str:
+    """A random GPT-2-small-shaped model (d_model 768, 12 heads) with the zoo tokenizer."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from interp.zoo.train import build_tokenizer
+
+    torch.manual_seed(0)
+    tok = build_tokenizer()
+    conf = GPT2Config(vocab_size=len(tok), n_positions=129, n_embd=768, n_layer=layers, n_head=12,
+                      bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    GPT2LMHeadModel(conf).save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    return tmp
+
+
+def _equal_length(model, clean: list[str], corrupted: list[str]):
+    """Token tensors of the clean and corrupted rows cut to a common width."""
+    from interp.activations import to_tokens
+
+    a, b = to_tokens(model, clean)[0], to_tokens(model, corrupted)[0]
+    width = min(a.shape[1], b.shape[1])
+    return a[:, :width], b[:, :width]
+
+
+def bench_model(name: str, path: str, cfg: Config) -> list[dict]:
+    """Rows (model, measure, seconds, ratio_raw, forward_equivalents, note) for one model."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    import interp
+    from interp import sweep as sw
+
+    model = interp.load(path)
+    raw = GPT2LMHeadModel.from_pretrained(model.info.path, attn_implementation="eager").eval()
+    texts, io, s = _prompts(cfg)
+    tokens, corrupt = _equal_length(model, texts, _prompts(cfg, offset=1)[0])
+    # the metric reads the last position of the cut rows: compare two fixed names there
+    metric = sw.logit_diff(model, io, s, len(texts))
+    L, H = model.cfg.n_layers, model.cfg.n_heads
+    t = {}
+    with torch.no_grad():
+        t["raw HF forward"] = _time(lambda: raw(tokens), cfg.repeats)
+        t["interp forward"] = _time(lambda: model(tokens), cfg.repeats)
+        t["capture all"] = _time(lambda: _capture(model, tokens, None), cfg.repeats)
+        t["capture filtered (resid_post)"] = _time(lambda: _capture(model, tokens, "blocks.*.hook_resid_post"), cfg.repeats)
+    zero = sw.zero_replacement(model, tokens)
+    res = {}
+    t["naive sweep (run_with_hooks per head)"] = _once(lambda: res.setdefault("naive", sw.naive_sweep(model, tokens, zero, metric)))
+    fast_repeats = max(1, cfg.repeats // 2)  # cheap enough to warm up and repeat
+    t["interp fast sweep (zero ablation)"] = _time(lambda: res.__setitem__("fast", sw.fast_sweep(model, tokens, zero, metric)),
+                                                   fast_repeats)
+    _, z_clean, _ = sw.clean_run(model, tokens)
+    t["interp fast sweep (patching)"] = _time(lambda: res.__setitem__("patch", sw.fast_sweep(model, corrupt, z_clean, metric)),
+                                              fast_repeats)
+    t["TL get_act_patch_attn_head_out_all_pos"] = _once(lambda: res.setdefault("tl", _tl_patch(model, tokens, corrupt, metric)))
+    notes = _checks(res)
+    return _rows(name, t, L, H, notes, tokens.shape)
+
+
+def _capture(model, tokens, names):
+    """interp's capture on a token batch (as `interp.capture` does for strings)."""
+    from contextlib import nullcontext
+
+    from interp.activations import attn_result, select_names
+
+    wanted = set(select_names(model, names))
+    with attn_result(model) if any(n.endswith("attn.hook_result") for n in wanted) else nullcontext():
+        return model.run_with_cache(tokens, names_filter=lambda n: n in wanted)
+
+
+def _once(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def _tl_patch(model, clean, corrupt, metric):
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    import torch
+    from transformer_lens import patching
+
+    last = torch.full((clean.shape[0],), clean.shape[1] - 1)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(clean)
+        out = patching.get_act_patch_attn_head_out_all_pos(model, corrupt, cache, lambda lg: metric(lg, corrupt, last).mean())
+    return out if isinstance(out, torch.Tensor) else out.values
+
+
+def _checks(res: dict) -> dict:
+    """Max |fast - naive| and |fast patching - TL patching| (means over the batch)."""
+    fast_vs_naive = (res["fast"][1] - res["naive"][1]).abs().max().item()
+    tl = res["tl"].reshape(res["patch"][1].shape[:2]).float()
+    patch_vs_tl = (res["patch"][1].mean(-1) - tl).abs().max().item()
+    return {"interp fast sweep (zero ablation)": f"max |fast - naive| = {fast_vs_naive:.1e}",
+            "interp fast sweep (patching)": f"max |fast - TL patching| = {patch_vs_tl:.1e}"}
+
+
+def _rows(name, t, L, H, notes, shape) -> list[dict]:
+    fwd, raw = t["interp forward"], t["raw HF forward"]
+    rows = [{"model": name, "measure": k, "seconds": v, "ratio_to_raw_forward": v / raw,
+             "forward_equivalents": v / fwd, "note": notes.get(k, "")} for k, v in t.items()]
+    bound = 1 + sum(H * (L - l) / L for l in range(L))
+    rows.append({"model": name, "measure": "naive count L*H + 1", "forward_equivalents": L * H + 1,
+                 "note": f"{L} layers x {H} heads"})
+    rows.append({"model": name, "measure": "downstream-only bound 1 + sum_l H(L-l)/L", "forward_equivalents": bound,
+                 "note": f"batch {shape[0]} x {shape[1]} tokens"})
+    return rows
+
+
+def _summary(df) -> list[str]:
+    """Headline lines: targets against what was measured."""
+    lines = []
+    for name, g in df.groupby("model", sort=False):
+        v = dict(zip(g["measure"], g["forward_equivalents"]))
+        r = dict(zip(g["measure"], g["ratio_to_raw_forward"]))
+        naive, fast = v["naive sweep (run_with_hooks per head)"], v["interp fast sweep (zero ablation)"]
+        bound = v["downstream-only bound 1 + sum_l H(L-l)/L"]
+        lines += [f"### {name}", "",
+                  f"- fast sweep vs naive loop: **{naive / fast:.1f}x faster** (target >= 5x: "
+                  f"{'met' if naive / fast >= 5 else 'NOT met'})",
+                  f"- fast sweep cost: {fast:.1f} forward-equivalents vs bound {bound:.1f} and naive count "
+                  f"{v['naive count L*H + 1']:.0f} ({'at or below' if fast <= bound else 'ABOVE'} the bound)",
+                  f"- TL patching: {v['TL get_act_patch_attn_head_out_all_pos']:.1f} forward-equivalents; "
+                  f"fast patching {v['interp fast sweep (patching)']:.1f}",
+                  f"- capture all: {r['capture all']:.2f}x raw forward (target <= 1.3x: "
+                  f"{'met' if r['capture all'] <= 1.3 else 'NOT met'}); filtered: "
+                  f"{r['capture filtered (resid_post)']:.2f}x (target <= 1.05x: "
+                  f"{'met' if r['capture filtered (resid_post)'] <= 1.05 else 'NOT met'}); "
+                  f"bridge forward: {r['interp forward']:.2f}x", ""]
+    return lines
+
+
+def _machine() -> str:
+    import torch
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores visible, "
+            f"torch {torch.__version__} with {torch.get_num_threads()} threads, Python {platform.python_version()}")
+
+
+def write_report(df, cfg: Config) -> Path:
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(cfg.out / "results.csv", index=False)
+    table = df.assign(seconds=df["seconds"].round(4), ratio_to_raw_forward=df["ratio_to_raw_forward"].round(2),
+                      forward_equivalents=df["forward_equivalents"].round(2)).astype(object).fillna("")
+    text = ["# interp benchmark", "",
+            f"Run {datetime.date.today().isoformat()} by `python -m interp.bench` on {_machine()}.",
+            f"Batch {cfg.batch} rows of {cfg.prompts_per_row} IOI sentences; forwards are the median of {cfg.repeats} "
+            "after a warm-up, fast sweeps the median of {max(1, cfg.repeats // 2)} after a warm-up, the naive loop and TL "
+            "patching one run each. Ratios, not seconds, are the result: the machine is shared.",
+            "`forward_equivalents` = time / interp (bridge) forward; `ratio_to_raw_forward` = time / plain "
+            "transformers forward.", "", *_summary(df), "## All measurements", "",
+            table.to_markdown(index=False) if _has_tabulate() else "```\n" + table.to_string(index=False) + "\n```", ""]
+    (cfg.out / "README.md").write_text("\n".join(text))
+    return cfg.out
+
+
+def _has_tabulate() -> bool:
+    try:
+        import tabulate  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main(cfg: Config) -> Path:
+    os.environ["TQDM_DISABLE"] = "1"
+    import pandas as pd
+
+    rows = bench_model("zoo-4l", "zoo-4l", cfg)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += bench_model(f"random GPT-2-small shape ({cfg.big_layers} layers)", _big_model_dir(tmp, cfg.big_layers), cfg)
+    out = write_report(pd.DataFrame(rows), cfg)
+    print((out / "README.md").read_text())
+    return out
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--batch", type=int, default=Config.batch)
+    p.add_argument("--repeats", type=int, default=Config.repeats)
+    p.add_argument("--big-layers", type=int, default=Config.big_layers, help="layers of the GPT-2-small-shaped model")
+    p.add_argument("--out", type=Path, default=OUT)
+    a = p.parse_args()
+    main(Config(batch=a.batch, repeats=a.repeats, big_layers=a.big_layers, out=a.out))
