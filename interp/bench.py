@@ -204,7 +204,7 @@ def write_report(df, cfg: Config) -> Path:
     text = ["# interp benchmark", "",
             f"Run {datetime.date.today().isoformat()} by `python -m interp.bench` on {_machine()}.",
             f"Batch {cfg.batch} rows of {cfg.prompts_per_row} IOI sentences; forwards are the median of {cfg.repeats} "
-            "after a warm-up, fast sweeps the median of {max(1, cfg.repeats // 2)} after a warm-up, the naive loop and TL "
+            f"after a warm-up, fast sweeps the median of {max(1, cfg.repeats // 2)} after a warm-up, the naive loop and TL "
             "patching one run each. Ratios, not seconds, are the result: the machine is shared.",
             "`forward_equivalents` = time / interp (bridge) forward; `ratio_to_raw_forward` = time / plain "
             "transformers forward.", "", *_summary(df), "## All measurements", "",
