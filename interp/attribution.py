@@ -29,7 +29,7 @@ its last layer is exactly the model's output.
 Rows of the DLA table, in model order: embed, pos_embed, then per layer its heads (kind "head"),
 b_O ("attn_bias") and MLP ("mlp"; or, for the `neurons` layer, one "neuron" row each plus b_out,
 kind "mlp_bias"), and last the b_U term ("bias"). A target or foil is one token: "Mary" and
-" Mary" both mean " Mary", the form a word takes after a space (see `token_id`).
+" Mary" both mean " Mary", the form a word takes after a space (see `interp.tokens.token_id`).
 
 Why not TransformerLens' `tools.analysis`: its `direct_logit_attribution(unit="head")` gives the
 same head values (to 2e-7 on zoo-4l) but caches every hook point (667 ms against 495 ms here for
@@ -65,71 +65,18 @@ from typing import TYPE_CHECKING
 
 from interp.errors import InterpError, check_range
 from interp.models import require_trained
+from interp.tokens import Token, token_id, token_ids  # noqa: F401  (token_id is re-exported)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
     from torch import Tensor
 
 KINDS = ("embed", "pos_embed", "head", "attn_bias", "mlp", "neuron", "mlp_bias", "bias")
-Token = str | int
 Targets = Token | Sequence[Token]
 _CENTRING_NORMS = ("LN", "LNPre")
 
 
 # ---------------------------------------------------------------- inputs
-
-def token_id(model, token: Token, what: str = "target") -> int:
-    """The id of one token given as a string or an id.
-
-    A string without a leading space means the spaced form when that is one known token: "Mary"
-    and " Mary" both give " Mary", the form a word takes after a space (what follows a prompt in
-    a GPT-2-style vocabulary). A string whose spaced form is not one known token is used as given.
-
-    Raises:
-        InterpError: the string is empty, unknown (<unk>) or more than one token, or the id is
-            out of range.
-    """
-    if isinstance(token, int) and not isinstance(token, bool):
-        return check_range(f"{what} token id", token, model.cfg.d_vocab, model.info.name)
-    if not isinstance(token, str) or not token.strip():
-        raise InterpError(f"{what} {token!r} is empty: give one token, e.g. ' Mary'")
-    tok = model.tokenizer
-    spaced = _single(tok, " " + token) if not token.startswith(" ") else None
-    found = spaced if spaced is not None else _single(tok, token)
-    if found is not None:
-        return found
-    pieces = tok.convert_ids_to_tokens(_encode(tok, token))
-    shown = [p.replace("Ġ", " ") for p in pieces]
-    if len(pieces) == 1 or all(p == tok.unk_token for p in pieces):
-        raise InterpError(f"{what} {token!r} is not in {model.info.name}'s vocabulary (it tokenizes as "
-                          f"{shown}); pick a word the model knows")
-    raise InterpError(f"{what} {token!r} is not a single token: it tokenizes as {shown} "
-                      f"({len(pieces)} tokens); give one token, e.g. {shown[0]!r}")
-
-
-def _encode(tok, text: str) -> list[int]:
-    return list(tok(text, add_special_tokens=False)["input_ids"])
-
-
-def _single(tok, text: str) -> int | None:
-    """The id when `text` is exactly one known token, else None."""
-    ids = _encode(tok, text)
-    return ids[0] if len(ids) == 1 and ids[0] != tok.unk_token_id else None
-
-
-def _token_ids(model, tokens: Targets | None, n: int, what: str):
-    """One id per prompt: a single token is shared, a list must have one per prompt."""
-    import torch
-
-    if tokens is None:
-        return None
-    if isinstance(tokens, (str, int)):
-        tokens = [tokens] * n
-    tokens = list(tokens)
-    if len(tokens) != n:
-        raise InterpError(f"{len(tokens)} {what}s for {n} prompts: give one {what}, or one per prompt")
-    return torch.tensor([token_id(model, t, what) for t in tokens], device=model.cfg.device)
-
 
 def resolve_positions(lengths: Sequence[int], pos: int) -> list[int]:
     """Each prompt's position `pos` (negative counts from that prompt's last token).
@@ -191,7 +138,7 @@ def direct_logit_attribution(model, prompts: str | Sequence[str], target: Target
     if neurons is not None:
         check_range("layer", neurons, model.cfg.n_layers, model.info.name)
     n = 1 if isinstance(prompts, str) else len(prompts)
-    t_ids, f_ids = _token_ids(model, target, n, "target"), _token_ids(model, foil, n, "foil")
+    t_ids, f_ids = token_ids(model, target, n, "target"), token_ids(model, foil, n, "foil")
     acts = capture(model, prompts, names=_dla_hooks(model, neurons), prepend_bos=prepend_bos, keep_logits=True)
     positions = resolve_positions(acts.lengths, pos)
     with torch.no_grad():
@@ -390,7 +337,7 @@ def logit_lens(model, prompts: str | Sequence[str], target: Targets | None = Non
         raise InterpError(f"k {k!r} must be a positive integer (tokens per layer)")
     _check_model(model, "the logit lens", allow_untrained)
     n = 1 if isinstance(prompts, str) else len(prompts)
-    t_ids = _token_ids(model, target, n, "target")
+    t_ids = token_ids(model, target, n, "target")
     lens, _, names, pairs, _ = lens_logits(model, prompts, pos, allow_untrained, prepend_bos)
     probs = torch.softmax(lens.float(), -1)
     top = torch.topk(lens, min(k, lens.shape[-1]), dim=-1)

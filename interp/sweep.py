@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from interp.errors import InterpError
+from interp.tokens import token_ids
 
 MetricKind = Literal["logit_diff", "logprob", "loss", "custom"]
 _CHUNK_BYTES = 256 * 2**20  # bound on one chunk's largest activation (the MLP hidden layer)
@@ -105,33 +106,14 @@ def _loss(logits: Tensor, tokens: Tensor, last: Tensor) -> Tensor:
     return -(logp * keep).sum(1) / keep.sum(1).clamp(min=1)
 
 
-def token_id(model, token: str | int) -> int:
-    """The id of a single token (" Mary"), or the id itself; one-line error otherwise."""
-    if isinstance(token, int):
-        if not 0 <= token < model.cfg.d_vocab:
-            raise InterpError(f"token id {token} out of range: the vocabulary has ids 0-{model.cfg.d_vocab - 1}")
-        return token
-    ids = model.tokenizer.encode(token, add_special_tokens=False)
-    if len(ids) != 1:
-        raise InterpError(f"{token!r} is {len(ids)} tokens, not one; give a single token (e.g. ' Mary' with its space)")
-    return ids[0]
-
-
-def _ids(model, tokens, n: int) -> Tensor:
-    tokens = [tokens] * n if isinstance(tokens, (str, int)) else list(tokens)
-    if len(tokens) != n:
-        raise InterpError(f"got {len(tokens)} target/foil tokens for {n} prompts; give one, or one per prompt")
-    return torch.tensor([token_id(model, t) for t in tokens], device=model.cfg.device)
-
-
 def logit_diff(model, target, foil, n: int) -> Metric:
     """Logit of `target` minus logit of `foil` at the last position (one token, or one per prompt)."""
-    return Metric("logit_diff", _ids(model, target, n), _ids(model, foil, n))
+    return Metric("logit_diff", token_ids(model, target, n), token_ids(model, foil, n))
 
 
 def logprob(model, target, n: int) -> Metric:
     """Log-probability of `target` at the last position."""
-    return Metric("logprob", _ids(model, target, n))
+    return Metric("logprob", token_ids(model, target, n))
 
 
 def loss() -> Metric:

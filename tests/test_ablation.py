@@ -10,7 +10,7 @@ from interp.errors import InterpError
 from interp.sweep import clean_run, patch_heads
 
 P1 = "When Mary and John went to the store, John gave a drink to"
-P2 = "When Tom and Anna went to the park, Anna gave a ball to"
+P2 = "When Adam and Anna went to the park, Anna gave a ball to"
 SHORT = "The king and the queen"
 
 
@@ -53,9 +53,9 @@ def test_zero_ablation_equals_removing_w_o_rows(request, fixture, unchanged):
 @pytest.mark.parametrize("mode", ["zero", "mean", "resample"])
 def test_sweep_rows_equal_single_head_ablations(zoo2l, mode):
     prompts = [P1, P2]
-    df = sweep(zoo2l, prompts, [" Mary", " Anna"], [" John", " Tom"], mode=mode, per_prompt=True)
+    df = sweep(zoo2l, prompts, [" Mary", " Anna"], [" John", " Adam"], mode=mode, per_prompt=True)
     for l, h in [(0, 3), (1, 1)]:
-        one = ablate(zoo2l, prompts, [(l, h)], [" Mary", " Anna"], [" John", " Tom"], mode=mode, per_prompt=True)
+        one = ablate(zoo2l, prompts, [(l, h)], [" Mary", " Anna"], [" John", " Adam"], mode=mode, per_prompt=True)
         rows = df[(df["layer"] == l) & (df["head"] == h)].sort_values("prompt")
         assert rows["ablated"].tolist() == pytest.approx(one["ablated"].tolist(), abs=1e-4)
 
@@ -83,7 +83,7 @@ def test_mean_over_positions_when_lengths_differ(zoo2l):
 
 
 def test_resample_takes_another_prompt_seeded(zoo2l):
-    prompts = [P1, P2, "When Anna and Tom went to the park, Tom gave a ball to"]
+    prompts = [P1, P2, "When Anna and Adam went to the park, Adam gave a ball to"]
     tokens, strs = to_tokens(zoo2l, prompts)
     _, z, _ = clean_run(zoo2l, tokens)
     repl = replacement(zoo2l, tokens, [len(s) for s in strs], "resample", seed=3)
@@ -127,7 +127,7 @@ def test_ablation_errors(zoo2l):
         ablate(zoo2l, P1, [(0, 4)], " Mary")
     with pytest.raises(InterpError, match="pass reference prompts"):
         sweep(zoo2l, P1, " Mary", mode="mean")
-    with pytest.raises(InterpError, match="not one"):
+    with pytest.raises(InterpError, match="single token|vocabulary"):
         sweep(zoo2l, P1, " Maryland and", " John")
 
 

@@ -11,7 +11,7 @@ from interp.sweep import (Metric, clean_run, custom, fast_sweep, logit_diff, log
                           patch_heads, position_mask, supports_fast, zero_replacement)
 
 IOI = ["When Mary and John went to the store, John gave a drink to",
-       "When Tom and Anna went to the park, Anna gave a ball to",
+       "When Adam and Anna went to the park, Anna gave a ball to",
        "The king and the queen"]
 
 

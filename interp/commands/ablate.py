@@ -8,7 +8,7 @@ EXAMPLE = """examples:
   interp ablate --model zoo-4l --prompt "When Mary and John went to the store, John gave a drink to" \\
       --target " Mary" --foil " John" --top 5
   interp ablate --prompt "When Mary and John went to the store, John gave a drink to" --target " Mary" \\
-      --foil " John" --layer 2 --head 3 --mode mean --reference "When Tom and Anna went to the park, Anna gave a ball to\""""
+      --foil " John" --layer 2 --head 3 --mode mean --reference "When Adam and Anna went to the park, Anna gave a ball to\""""
 
 
 def register(sub) -> None:

@@ -45,7 +45,7 @@ def add_common(p, target_required: bool) -> None:
 
 
 def _header(model, args, tokens) -> None:
-    from interp.attribution import token_id
+    from interp.tokens import token_id
 
     print(f"{model.info.name}: tokens {tokens}")
     for what in ("target", "foil"):

@@ -27,6 +27,7 @@ from interp.report import analyses, sections, tables
 from interp.report.bundle import bundle_tag
 from interp.report.html import Section, page
 from interp.report.write import atomic_dir, atomic_file, check_target
+from interp.tokens import token_id
 
 _TEXT_COLUMNS = ("token", "candidate", "query_token", "key_token", "role", "word", "label", "prompt")
 
@@ -103,7 +104,7 @@ def write_report(model, prompt: str, out: str | Path, target: str | None = None,
     check_target(out, force)
     model = _model(model)
     if target is not None:
-        tables.single_token(model, target, "target"), tables.single_token(model, foil, "foil")
+        token_id(model, target, "target"), token_id(model, foil, "foil")
     base, note = base_tables(model, prompt, target, foil)
     extra = analyses.run_all(model, prompt, target, foil, seed)
     with atomic_dir(out, force) as tmp:

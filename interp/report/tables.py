@@ -21,7 +21,7 @@ import math
 
 import pandas as pd
 
-from interp.errors import InterpError
+from interp.tokens import token_id
 
 
 def is_causal(model) -> bool:
@@ -79,21 +79,12 @@ def attention_table(model, acts) -> pd.DataFrame:
     return df
 
 
-def single_token(model, text: str, what: str) -> int:
-    """The id of `text` if it is exactly one token, else a one-line error."""
-    ids = model.to_tokens(text, prepend_bos=False)[0].tolist()
-    if len(ids) != 1:
-        raise InterpError(f"{what} {text!r} is {len(ids)} tokens for {model.info.name}; give one token "
-                          "(word-level zoo models: a leading space and one word, e.g. ' Mary')")
-    return ids[0]
-
-
 def target_foil_table(model, acts, target: str, foil: str) -> pd.DataFrame:
     """token, role, id, logprob, prob at the final position, and a logit_diff row (target - foil)."""
     final = acts.logits[0, -1].float().log_softmax(-1)
     rows = []
     for role, text in (("target", target), ("foil", foil)):
-        i = single_token(model, text, role)
+        i = token_id(model, text, role)
         rows.append({"role": role, "token": text, "id": i, "logprob": final[i].item(), "prob": final[i].exp().item()})
     rows.append({"role": "logit_diff", "token": f"{target} - {foil}", "id": -1,
                  "logprob": rows[0]["logprob"] - rows[1]["logprob"], "prob": float("nan")})

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 from pathlib import Path
 
 from interp.zoo import lexicon as lx
