@@ -148,13 +148,14 @@ class Activations:
         return total
 
 
-def capture(model, prompts: str | Sequence[str], names: Names = None, prepend_bos: bool | None = None,
-            keep_logits: bool = False) -> Activations:
+def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None,
+            keep_logits: bool = False, lengths: Sequence[int] | None = None) -> Activations:
     """Run `prompts` through `model` and keep the chosen activations (all by default).
 
     Args:
         model: a model from `interp.load`.
-        prompts: a string or a list of strings (right-padded into one batch).
+        prompts: a string, a list of strings (right-padded into one batch), or a token tensor
+            [batch pos] (then `lengths` gives each row's real length; default: all of it).
         names: None (every hook point), exact names, a glob ("blocks.*.attn.hook_pattern") or a
             predicate on the name.
         prepend_bos: override the model's default of prepending BOS to strings.
@@ -166,7 +167,13 @@ def capture(model, prompts: str | Sequence[str], names: Names = None, prepend_bo
     import torch
 
     chosen = select_names(model, names)
-    tokens, strs = to_tokens(model, prompts, prepend_bos)
+    if isinstance(prompts, torch.Tensor):
+        tokens = prompts.to(model.cfg.device)
+        lengths = list(lengths) if lengths is not None else [tokens.shape[1]] * tokens.shape[0]
+        strs = [[_show(t) for t in model.tokenizer.convert_ids_to_tokens(row[:n].tolist())]
+                for row, n in zip(tokens, lengths)]
+    else:
+        tokens, strs = to_tokens(model, prompts, prepend_bos)
     wanted = set(chosen)
     with attn_result(model) if any(n.endswith("attn.hook_result") for n in chosen) else _null():
         with torch.no_grad():
