@@ -106,13 +106,15 @@ def resolve(name_or_path: str) -> tuple[str, str, str]:
     return name_or_path, "hub", name_or_path
 
 
-def load(name_or_path: str, device: str = "cpu", *, allow_hub: bool = True):
+def load(name_or_path: str, device: str = "cpu", *, allow_hub: bool = True, device_map=None):
     """Load a model as a TransformerBridge in compatibility mode, with `.info` attached.
 
     Args:
         name_or_path: built-in name, local Hugging Face directory, or hub id.
         device: torch device ("cpu", "cuda", "cuda:1", ...).
         allow_hub: if False, a name that is neither built-in nor a local directory is an error.
+        device_map: passed to Hugging Face / accelerate (e.g. "auto") to spread a model that does
+            not fit one device; then `device` is ignored.
 
     Returns:
         A `transformer_lens.model_bridge.TransformerBridge` with the familiar hook names
@@ -124,17 +126,18 @@ def load(name_or_path: str, device: str = "cpu", *, allow_hub: bool = True):
     name, source, location = resolve(name_or_path)
     if source == "hub" and not allow_hub:
         raise InterpError(f"unknown model {name!r}{closest(name, builtin_names())}; built-in: {', '.join(builtin_names())}")
-    hf_model, tokenizer, missing = _load_hf(name, source, location)
+    hf_model, tokenizer, missing = _load_hf(name, source, location, device_map)
     from transformer_lens.model_bridge import TransformerBridge
 
-    model = TransformerBridge.boot_transformers(location, device=device, hf_model=hf_model, tokenizer=tokenizer)
+    placement = {"device_map": device_map} if device_map is not None else {"device": device}
+    model = TransformerBridge.boot_transformers(location, hf_model=hf_model, tokenizer=tokenizer, **placement)
     model.eval()
     model.enable_compatibility_mode()
     model.info = _info(model, name, source, location, missing)
     return model
 
 
-def _load_hf(name: str, source: str, location: str):
+def _load_hf(name: str, source: str, location: str, device_map=None):
     """The Hugging Face model, its tokenizer and the weights its checkpoint lacked."""
     import transformers
     from safetensors import SafetensorError
@@ -142,7 +145,7 @@ def _load_hf(name: str, source: str, location: str):
     if source == "hub":
         _check_hub(name)
     offline = source != "hub"
-    kwargs = {"local_files_only": offline}
+    kwargs = {"local_files_only": offline, **({"device_map": device_map} if device_map is not None else {})}
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the loading report is kept, not printed
     transformers.logging.disable_progress_bar()
