@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Literal
 
 from interp.errors import InterpError, closest
 
@@ -149,7 +150,8 @@ class Activations:
 
 
 def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None,
-            keep_logits: bool = False, lengths: Sequence[int] | None = None) -> Activations:
+            keep_logits: bool = False, lengths: Sequence[int] | None = None,
+            engine: Literal["auto", "fast", "bridge"] = "auto") -> Activations:
     """Run `prompts` through `model` and keep the chosen activations (all by default).
 
     Args:
@@ -160,12 +162,16 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
             predicate on the name.
         prepend_bos: override the model's default of prepending BOS to strings.
         keep_logits: also keep the output logits [batch pos d_vocab].
+        engine: "fast" runs `interp.engine` (plain torch, computes only what is asked for;
+            GPT-2-style models), "bridge" the bridge's `run_with_cache`, "auto" the fast one
+            where the model supports it. Both give the same activations.
 
     Returns:
         `Activations` with `.cache`, `.tokens` (string tokens per prompt) and `.lengths`.
     """
     import torch
 
+    fast = _fast_engine(model, engine)
     chosen = select_names(model, names)
     if isinstance(prompts, torch.Tensor):
         tokens = prompts.to(model.cfg.device)
@@ -174,6 +180,11 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
                 for row, n in zip(tokens, lengths)]
     else:
         tokens, strs = to_tokens(model, prompts, prepend_bos)
+    if fast:
+        from interp.engine import run
+
+        kept, logits = run(model, tokens, chosen, logits=keep_logits)
+        return Activations(kept, strs, [len(s) for s in strs], logits)
     wanted = set(chosen)
     with attn_result(model) if any(n.endswith("attn.hook_result") for n in chosen) else _null():
         with torch.no_grad():
@@ -185,6 +196,20 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
 @contextmanager
 def _null():
     yield
+
+
+def _fast_engine(model, engine: str) -> bool:
+    """Whether `capture` runs `interp.engine` ("fast" on an unsupported model is an error)."""
+    if engine not in ("auto", "fast", "bridge"):
+        raise InterpError(f"engine {engine!r} is not one of 'auto', 'fast', 'bridge'")
+    if engine == "bridge":
+        return False
+    from interp.engine import architecture, supports
+
+    if engine == "fast" and not supports(model):
+        raise InterpError(f"engine 'fast' supports GPT-2-style models, not {architecture(model)}; "
+                          "use engine='bridge' (or 'auto')")
+    return supports(model)
 
 
 def hook_points(model, prompt: str = "The cat sat on the mat.") -> "pandas.DataFrame":
