@@ -1,0 +1,183 @@
+"""What every experiment shares: its output directory, tidy CSVs, figures, README, index.html.
+
+An experiment computes DataFrames, hands them to `Report.table` (rounded, sorted, written as
+CSV and read back), draws its figures from the read-back tables (`Report.figure`), says its
+findings in Markdown built from those tables, and calls `Report.write`, which assembles
+`index.html` with `interp.report.html.page` (no circuitsvis bundle: these pages show static
+figures only), `README.md` and `config.json`, and renames the directory into place atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+DECIMALS = 6
+PACKAGES = ("interp", "torch", "transformer-lens", "transformers", "pandas", "numpy", "matplotlib", "gensim")
+
+
+def versions() -> dict:
+    """Installed versions of the packages that produced a report."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in PACKAGES:
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def tidy(df: pd.DataFrame, sort: list[str] | None = None) -> pd.DataFrame:
+    """Floats rounded to DECIMALS (and -0.0 made 0.0), rows in a fixed order, a fresh index."""
+    df = df.copy()
+    for c in df.columns:
+        if pd.api.types.is_float_dtype(df[c]):
+            df[c] = df[c].round(DECIMALS) + 0.0
+    if sort:
+        df = df.sort_values(sort, kind="mergesort")
+    return df.reset_index(drop=True)
+
+
+def fmt(x, digits: int = 3) -> str:
+    """A number for prose: integers as is, floats to `digits` significant figures."""
+    if isinstance(x, (int,)) or (hasattr(x, "is_integer") and float(x).is_integer() and abs(x) >= 10):
+        return str(int(x))
+    return f"{float(x):.{digits}g}"
+
+
+def pct(x) -> str:
+    """A fraction as a percentage with one decimal."""
+    return f"{100 * float(x):.1f}%"
+
+
+@dataclass
+class Report:
+    """Collects one experiment's tables, figures and findings, then writes them in one go.
+
+    Args:
+        name: the experiment's name (the folder under reports/).
+        title: the page title.
+        question: what the experiment asks, one paragraph.
+        method: how it answers, Markdown.
+    """
+
+    name: str
+    title: str
+    question: str
+    method: str
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, tuple[str, str]] = field(default_factory=dict)  # file -> (svg, caption)
+    findings: list[str] = field(default_factory=list)
+    html_tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+
+    def table(self, name: str, df: pd.DataFrame, sort: list[str] | None = None) -> pd.DataFrame:
+        """Keep `df` as `name.csv` (rounded, sorted) and return it as read back from CSV text."""
+        import io
+
+        from interp.report.build import read_csv
+
+        text = tidy(df, sort).to_csv(index=False, lineterminator="\n")
+        self.tables[name] = text
+        return read_csv(io.StringIO(text))
+
+    def figure(self, name: str, svg: str, caption: str) -> str:
+        """Keep a figure as `name.svg`; returns the Markdown that shows it."""
+        self.figures[f"{name}.svg"] = (svg, caption)
+        return f"![{caption}]({name}.svg)"
+
+    def show(self, caption: str, df: pd.DataFrame) -> None:
+        """Show a (small) table on the HTML page."""
+        self.html_tables.append((caption, df))
+
+    def write(self, out: str | Path, config: dict, headline: dict) -> Path:
+        """Write README.md, index.html, config.json, the CSVs and figures to `out` (replaced)."""
+        from interp.report.write import atomic_dir
+
+        out = Path(out)
+        with atomic_dir(out, force=True) as tmp:
+            for name, text in self.tables.items():
+                (tmp / f"{name}.csv").write_text(text, encoding="utf-8")
+            for name, (svg, _) in self.figures.items():
+                (tmp / name).write_text(svg, encoding="utf-8")
+            (tmp / "README.md").write_text(self.readme(), encoding="utf-8")
+            (tmp / "index.html").write_text(self.html(config), encoding="utf-8")
+            (tmp / "config.json").write_text(json.dumps({**config, "headline": headline}, indent=2,
+                                                        sort_keys=True) + "\n", encoding="utf-8")
+        return out
+
+    def readme(self) -> str:
+        parts = [f"# {self.title}\n", f"## Question\n\n{self.question}\n", f"## Method\n\n{self.method}\n",
+                 "## Findings\n", *[f"{f}\n" for f in self.findings],
+                 "## Files\n", "\n".join([f"- `{n}.csv`" for n in sorted(self.tables)] +
+                                         ["- `index.html` (self-contained page)", "- `config.json`"]) + "\n"]
+        return "\n".join(parts)
+
+    def html(self, config: dict) -> str:
+        from interp.report.html import Section, figure, page, table
+
+        secs = [Section("question", "Question", _para(self.question)),
+                Section("method", "Method", _para(self.method)),
+                Section("findings", "Findings", "".join(_para(f) for f in self.findings if not f.startswith("!["))),
+                Section("figures", "Figures", "".join(figure(svg, cap) for svg, cap in self.figures.values())),
+                Section("tables", "Tables", "".join(f"<h3>{_esc(c)}</h3>" + table(df) for c, df in self.html_tables))]
+        meta = f"model {config.get('model')}, seed {config.get('seed')}"
+        return page(self.title, self.name, meta, [s for s in secs if s.body])
+
+
+def _esc(text: str) -> str:
+    from interp.report.html import esc
+
+    return esc(text)
+
+
+def _para(markdown: str) -> str:
+    """Markdown paragraphs as escaped HTML paragraphs (formatting marks kept as plain text)."""
+    blocks = [b.strip() for b in markdown.split("\n\n") if b.strip()]
+    return "".join(f"<p>{_esc(b.replace('**', '').replace('`', ''))}</p>" for b in blocks)
+
+
+def config_dict(cfg, model: str | list[str]) -> dict:
+    """config.json content: the Config's fields, the model(s) and package versions."""
+    d = asdict(cfg)
+    d.pop("out", None)
+    return {"config": d, "model": model, "seed": getattr(cfg, "seed", None), "versions": versions()}
+
+
+def clean_out(out: Path) -> None:
+    """Remove a stale output directory (used by tests)."""
+    shutil.rmtree(out, ignore_errors=True)
+
+
+def histogram(values, title: str, xlabel: str, marks: dict[str, float] | None = None, bins: int = 30) -> str:
+    """An SVG histogram of `values`, with labelled vertical lines at `marks` (label -> x).
+
+    A helper for the experiments (interp.report.plots has no histogram yet).
+    """
+    import io
+
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    style = {"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False,
+             "svg.hashsalt": "interp"}
+    with matplotlib.rc_context(style):
+        fig = Figure(figsize=(5.6, 3.2), dpi=100, layout="constrained")
+        ax = fig.add_subplot()
+        ax.hist(list(values), bins=bins, color="#2456b3", alpha=0.8)
+        for i, (label, x) in enumerate((marks or {}).items()):
+            ax.axvline(x, color=("#c0392b", "#27ae60", "#8e44ad")[i % 3], lw=1.4, ls="--", label=label)
+        if marks:
+            ax.legend(fontsize=7, frameon=False)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("count")
+        ax.set_title(title)
+        buf = io.StringIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
