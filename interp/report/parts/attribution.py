@@ -39,9 +39,8 @@ def compute(model, prompt: str, target: str | None, foil: str | None, seed: int)
     dla = attribute(model, prompt, target=target, foil=foil)
     dla = dla.assign(target=target, foil=foil if foil is not None else "")
     n = len(to_tokens(model, prompt)[1][0])
-    frames = [logit_lens(model, prompt, target=target, k=1, pos=p).assign(pos=p)
-              for p in range(max(0, n - _MAX_LENS_POS), n)]
-    lens = pd.concat(frames, ignore_index=True).drop(columns=["prompt"])
+    lens = logit_lens(model, prompt, target=target, k=1, pos=None)  # every position, one forward
+    lens = lens[lens["pos"] >= max(0, n - _MAX_LENS_POS)].reset_index(drop=True).drop(columns=["prompt"])
     return {"dla": dla.drop(columns=["prompt"]), "logit_lens": lens}
 
 
