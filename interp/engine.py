@@ -284,9 +284,9 @@ def _ln_hooked(x: Tensor, wb: tuple, eps: float, prefix: str, want: set, out: di
     s_name, n_name = prefix + "hook_scale", prefix + "hook_normalized"
     if s_name not in want and n_name not in want:
         return layer_norm(x, wb, eps)
-    centred = x - x.mean(-1, keepdim=True)
-    scale = (centred.pow(2).mean(-1, keepdim=True) + eps).sqrt()
-    normed = centred / scale
+    var, mean = torch.var_mean(x, -1, correction=0, keepdim=True)
+    scale = (var + eps).sqrt_()
+    normed = (x - mean).div_(scale)
     _put(out, want, s_name, scale)
     _put(out, want, n_name, normed)
     return normed if wb[0] is None else normed * wb[0] + wb[1]
@@ -298,9 +298,7 @@ def _attn_stage(w: Weights, l: int, x: Tensor, want: set, out: dict) -> Tensor:
     q, k, v = _qkv(w, l, _ln_hooked(x, w.ln1[l], w.eps, p + "ln1.", want, out))
     _put_qkv(out, want, p + "attn.", (q, k, v))
     if p + "attn.hook_attn_scores" in want or p + "attn.hook_pattern" in want:
-        scores = (q @ k.transpose(-1, -2)).mul_(w.scale)
-        S = scores.shape[-1]
-        scores.masked_fill_(torch.ones(S, S, dtype=torch.bool, device=x.device).triu_(1), float("-inf"))
+        scores = _scores(w, q, k)
         pattern = scores.softmax(-1)
         _put(out, want, p + "attn.hook_attn_scores", scores)
         _put(out, want, p + "attn.hook_pattern", pattern)
@@ -309,12 +307,28 @@ def _attn_stage(w: Weights, l: int, x: Tensor, want: set, out: dict) -> Tensor:
         z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=w.scale)
     _put(out, want, p + "attn.hook_z", z.transpose(1, 2))
     if p + "attn.hook_result" in want:
-        out[p + "attn.hook_result"] = torch.einsum("bhse,hed->bshd", z, w.W_O[l])
+        out[p + "attn.hook_result"] = _result(w, l, z)
     attn_out = _out(w, l, z)
     _put(out, want, p + "hook_attn_out", attn_out)
     x = x + attn_out
     _put(out, want, p + "hook_resid_mid", x)
     return x
+
+
+def _scores(w: Weights, q: Tensor, k: Tensor) -> Tensor:
+    """Scaled scores [batch head query key] with -inf above the diagonal (one fused baddbmm)."""
+    B, H, S, dh = q.shape
+    causal = torch.full((S, S), float("-inf"), device=q.device).triu_(1)
+    flat = torch.baddbmm(causal, q.reshape(B * H, S, dh), k.reshape(B * H, S, dh).transpose(1, 2), alpha=w.scale)
+    return flat.view(B, H, S, S)
+
+
+def _result(w: Weights, l: int, z: Tensor) -> Tensor:
+    """Per-head outputs [batch pos head d_model] from z [batch head pos d_head]: one batched
+    matmul over heads, returned as a permuted view (no copy into batch-major order)."""
+    B, H, S, dh = z.shape
+    per_head = torch.bmm(z.transpose(0, 1).reshape(H, B * S, dh), w.W_O[l])
+    return per_head.view(H, B, S, -1).permute(1, 2, 0, 3)
 
 
 def _put_qkv(out: dict, want: set, prefix: str, qkv: tuple) -> None:
