@@ -101,12 +101,12 @@ def weights(model) -> Weights:
     Raises:
         InterpError: the model is not GPT-2-style (`supports(model)` is False).
     """
-    entry = _CACHE.get(model)
-    if entry is not None and _fresh(entry[0]):
-        return entry[1]
     if not supports(model):
         raise InterpError(f"the fast engine supports GPT-2-style models, not {architecture(model)}; "
                           "use engine='bridge' (or 'auto')")
+    entry = _CACHE.get(model)
+    if entry is not None and _fresh(entry[0]):
+        return entry[1]
     slots = _slots(model)
     with torch.no_grad():
         w = _extract(model)

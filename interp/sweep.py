@@ -16,8 +16,9 @@ the last position only, and a logit difference is one dot product with W_U[:, t]
 Its cost in forward-equivalents is at most 1 + sum_l H * (L - l) / L.
 
 The fast path uses the bridge's own processed weights (`model.W_Q`, ..., with compatibility
-mode's folded LayerNorm and centred weights), so it reproduces the bridge's numbers (to ~1e-5),
-and checks that on every call. It supports GPT-2-style models (learned absolute positions,
+mode's folded LayerNorm and centred weights) and the forward pieces of `interp.engine` (cached
+weights, LayerNorm, attention, MLP), so it reproduces the bridge's numbers (to ~1e-5), and
+checks that on every call. It supports GPT-2-style models (learned absolute positions,
 LayerNorm, sequential attention then MLP); `supports_fast(model)` says whether a model is one.
 
 Example:
@@ -36,15 +37,15 @@ Example:
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
+from interp.engine import Weights, architecture, attention, layer_norm, mlp, supports, weights
 from interp.errors import InterpError
 from interp.tokens import token_ids
 
@@ -221,100 +222,30 @@ def replace_hook(layer: int, heads: Sequence[int], value: Tensor, mask: Tensor):
 
 
 def supports_fast(model) -> bool:
-    """True for GPT-2-style models, which `fast_sweep` handles."""
-    c = model.cfg
-    return (_architecture(model) == "GPT2LMHeadModel"
-            and c.positional_embedding_type == "standard" and c.normalization_type in ("LN", "LNPre")
-            and c.act_fn in ("gelu_new", "gelu", "gelu_fast", "relu") and not getattr(c, "attn_only", False)
-            and not getattr(c, "parallel_attn_mlp", False))
+    """True for GPT-2-style models, which `fast_sweep` handles (see `interp.engine.supports`)."""
+    return supports(model)
 
 
-def _architecture(model) -> str:
-    return str(getattr(model.cfg, "original_architecture", None) or type(model.original_model).__name__)
-
-
-@dataclass
-class _Weights:
-    """The bridge's processed weights, reshaped for fused matmuls."""
-
-    qkv: list  # per layer: (W [d_model, 3*H*d_head], b [3*H*d_head])
-    o: list  # per layer: (W [H*d_head, d_model], b [d_model])
-    W_O: Tensor  # [layer head d_head d_model]
-    mlp: list  # per layer: (W_in, b_in, W_out, b_out)
-    ln1: list
-    ln2: list
-    ln_f: tuple
-    W_U: Tensor
-    b_U: Tensor
-    act: Callable
-    eps: float
-    scale: float
-    n_heads: int
-
-
-def _weights(model) -> _Weights:
-    if not supports_fast(model):
-        raise InterpError(f"the fast sweep supports GPT-2-style models, not {_architecture(model)}; "
+def _weights(model) -> Weights:
+    """The engine's cached processed weights, as a shallow copy (rebinding a field never
+    touches the cache)."""
+    if not supports(model):
+        raise InterpError(f"the fast sweep supports GPT-2-style models, not {architecture(model)}; "
                           "use engine='naive'")
-    c, sd = model.cfg, model.state_dict()
-    H, d = c.n_heads, c.d_model
-    flat = lambda W: W.permute(1, 0, 2).reshape(d, -1)  # noqa: E731  [head d_model d_head] -> [d_model head*d_head]
-    WQ, WK, WV, WO = model.W_Q, model.W_K, model.W_V, model.W_O
-    bQ, bK, bV, bO = model.b_Q, model.b_K, model.b_V, model.b_O
-    ln = lambda p: (sd[f"{p}.weight"], sd[f"{p}.bias"]) if f"{p}.weight" in sd else (None, None)  # noqa: E731
-    L = range(c.n_layers)
-    acts = {"gelu_new": lambda x: F.gelu(x, approximate="tanh"), "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
-            "gelu": F.gelu, "relu": F.relu}
-    return _Weights(
-        qkv=[(torch.cat([flat(WQ[l]), flat(WK[l]), flat(WV[l])], 1), torch.cat([bQ[l].reshape(-1), bK[l].reshape(-1),
-                                                                              bV[l].reshape(-1)])) for l in L],
-        o=[(WO[l].reshape(-1, d), bO[l]) for l in L], W_O=WO,
-        mlp=[(model.W_in[l], model.b_in[l], model.W_out[l], model.b_out[l]) for l in L],
-        ln1=[ln(f"blocks.{l}.ln1") for l in L], ln2=[ln(f"blocks.{l}.ln2") for l in L], ln_f=ln("ln_final"),
-        W_U=model.W_U, b_U=model.b_U, act=acts[c.act_fn], eps=c.eps,
-        scale=1 / math.sqrt(c.d_head) if c.use_attn_scale else 1.0, n_heads=H)
+    return dataclasses.replace(weights(model))
 
 
-def _ln(x: Tensor, wb, eps: float) -> Tensor:
-    x = x - x.mean(-1, keepdim=True)
-    x = x / (x.pow(2).mean(-1, keepdim=True) + eps).sqrt()
-    return x if wb[0] is None else x * wb[0] + wb[1]
-
-
-def _mlp(w: _Weights, l: int, x: Tensor) -> Tensor:
-    """x + MLP_l(LN2(x)) for x [..., d_model]."""
-    W_in, b_in, W_out, b_out = w.mlp[l]
-    return x + w.act(_ln(x, w.ln2[l], w.eps) @ W_in + b_in) @ W_out + b_out
-
-
-def _attn(w: _Weights, l: int, x: Tensor, last: Tensor | None = None) -> Tensor:
-    """resid_mid of layer l from resid_pre x [batch pos d_model]; at positions `last` [batch] only
-    (-> [batch d_model]) when given."""
-    B, S, _ = x.shape
-    H = w.n_heads
-    q, k, v = (_ln(x, w.ln1[l], w.eps) @ w.qkv[l][0] + w.qkv[l][1]).chunk(3, -1)
-    heads = lambda t: t.reshape(B, -1, H, t.shape[-1] // H).transpose(1, 2)  # noqa: E731
-    rows = torch.arange(B, device=x.device)
-    if last is None:
-        z = F.scaled_dot_product_attention(heads(q), heads(k), heads(v), is_causal=True, scale=w.scale)
-        return x + z.transpose(1, 2).reshape(B, S, -1) @ w.o[l][0] + w.o[l][1]
-    allowed = torch.arange(S, device=x.device)[None, None, None, :] <= last[:, None, None, None]
-    z = F.scaled_dot_product_attention(heads(q[rows, last][:, None]), heads(k), heads(v), attn_mask=allowed,
-                                       scale=w.scale)
-    return x[rows, last] + z.reshape(B, -1) @ w.o[l][0] + w.o[l][1]
-
-
-def _downstream(w: _Weights, l: int, mid: Tensor, metric: Metric, tokens: Tensor, last: Tensor,
+def _downstream(w: Weights, l: int, mid: Tensor, metric: Metric, tokens: Tensor, last: Tensor,
                 prompt: Tensor) -> Tensor:
     """Metric [n] from resid_mid of layer l [n pos d_model], running layers l..L-1."""
-    n_layers = len(w.mlp)
+    n_layers = w.n_layers
     x = mid
     if metric.last_only and l == n_layers - 1:
         x = x[torch.arange(len(x), device=x.device), last]
-    x = _mlp(w, l, x)
+    x = mlp(w, l, x)
     for j in range(l + 1, n_layers):
-        x = _mlp(w, j, _attn(w, j, x, last if metric.last_only and j == n_layers - 1 else None))
-    h = _ln(x, w.ln_f, w.eps)
+        x = mlp(w, j, attention(w, j, x, last if metric.last_only and j == n_layers - 1 else None))
+    h = layer_norm(x, w.ln_f, w.eps)
     if metric.kind == "logit_diff":
         direction = (w.W_U[:, metric.target[prompt]] - w.W_U[:, metric.foil[prompt]]).T
         return (h * direction).sum(-1) + w.b_U[metric.target[prompt]] - w.b_U[metric.foil[prompt]]
@@ -355,9 +286,9 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
     return clean, out
 
 
-def _self_check(w: _Weights, mid_last: Tensor, clean: Tensor, metric: Metric, tokens: Tensor, last: Tensor) -> None:
+def _self_check(w: Weights, mid_last: Tensor, clean: Tensor, metric: Metric, tokens: Tensor, last: Tensor) -> None:
     """The engine's clean metric must equal the bridge's: guards against weights it misreads."""
-    mine = _downstream(w, len(w.mlp) - 1, mid_last, metric, tokens, last, torch.arange(len(tokens), device=tokens.device))
+    mine = _downstream(w, w.n_layers - 1, mid_last, metric, tokens, last, torch.arange(len(tokens), device=tokens.device))
     err = (mine - clean).abs().max().item()
     if not err <= 1e-3 * max(1.0, clean.abs().max().item()):
         raise RuntimeError(f"fast sweep disagrees with the bridge by {err:.2g} on the clean run; use engine='naive' "
