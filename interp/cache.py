@@ -1,22 +1,34 @@
 """Streaming activation cache: run a text file through a model and keep chosen activations on disk.
 
 `cache_file(model, data, hooks, out)` reads `data` (one prompt per line, or `.jsonl` with a
-"text" field) line by line, runs it in batches, and writes the chosen hook points in shards
-(`shard-00000.safetensors`, `shard_size` prompts each) plus `index.json`. No padding is stored:
-each prompt's activation is its own tensor (`"{hook}|{line}"`) of its real length, e.g.
-`blocks.0.hook_resid_post|17` is `[pos d_model]` and `blocks.0.attn.hook_pattern|17` is
-`[head query key]`. Memory stays flat however long the input: at most one shard is held.
+"text" field) line by line, runs it in right-padded batches, and writes the chosen hook points in
+shards (`shard-00000.safetensors`, `shard_size` prompts each) plus `index.json`. Prompts are
+known by their line number, counted from 0 (blank lines are skipped but keep their number;
+error messages count from 1, like an editor).
 
-Robustness: the file is checked first (UTF-8, not empty, every prompt fits the context unless
-`truncate`), so a bad input is refused before anything is written. Each shard is written to a
-temporary file and renamed; `index.json` is rewritten atomically after every shard with the
-shard's SHA-256, so an interrupted run continues with `resume=True` after its last complete
-shard. `open_cache(dir)` memory-maps shards lazily and checks each one's checksum on first use.
+No padding is stored: per shard, each hook is one flat tensor over the shard's real tokens plus
+an offsets tensor (the format, reading and merging are in `interp.cache_index`; `open_cache` and
+`merge_caches` are re-exported here).
 
-Scale-out: `shard=(i, n)` processes only the lines whose number is i modulo n, so n machines (a
-Slurm array with `--shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT`, or n Ray tasks) can each
-cache a slice into its own directory; `merge_caches([dir0, ..., dirN], out)` then writes one
-index that points at all their shards (no data is copied).
+Memory stays flat however long the input: lines are streamed and at most one shard's activations
+are held. Each shard is written to a temporary file and renamed into place, then `index.json`
+is rewritten the same way, so an interrupted run continues with `resume=True` (CLI `--resume`)
+after its last complete shard, skipping the prompts already written. The input is checked first
+(UTF-8, not empty, every prompt fits the context unless truncated, the batch fits in memory), so
+a bad input is refused before anything is written. `open_cache(dir)` memory-maps the shards
+lazily and verifies each one's checksum the first time it is opened.
+
+Scale-out: `shard=(i, n)` (CLI `--shard i/n`) processes only the lines whose number is i modulo n
+(interleaved, not contiguous, so slices get similar work), so n machines can each cache a slice
+into their own directory, e.g. a Slurm array::
+
+    interp cache --data big.txt --hooks 'blocks.*.hook_resid_post' \\
+        --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT --out acts-$SLURM_ARRAY_TASK_ID
+
+or n Ray tasks calling `cache_file(..., shard=(i, n))`. A preempted task re-runs the same command
+with `--resume`. `merge_caches([dir0, ..., dirN], out)` (CLI `interp cache-merge DIR... --out DIR`)
+then writes one index that points at all their shards, by paths relative to `out`: no data is
+copied, so keep the slice directories where they are (or move them together with `out`).
 
 Example:
     >>> import tempfile, pathlib, interp
@@ -26,8 +38,10 @@ Example:
     >>> _ = (tmp / "data.txt").write_text("The king ruled the kingdom.\\nWhen Mary went to the store.\\n")
     >>> index = cache_file(model, tmp / "data.txt", "blocks.0.hook_resid_post", tmp / "cache", progress=False)
     >>> cache = open_cache(tmp / "cache")
-    >>> cache.get("blocks.0.hook_resid_post", 1).shape  # BOS + 7 tokens (the period too), d_model
+    >>> cache.get("blocks.0.hook_resid_post", 1).shape  # BOS + 7 tokens ("." is one), d_model
     torch.Size([8, 128])
+    >>> len(cache), cache.lines()
+    (2, [0, 1])
 """
 
 from __future__ import annotations
@@ -35,32 +49,40 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, atomic_write, merge_caches, open_cache,
+                                read_index, save_index, sha256_file)
 from interp.errors import InterpError
 
-INDEX = "index.json"
-_ATTN = ("hook_pattern", "hook_attn_scores")
+__all__ = ["cache_file", "open_cache", "merge_caches", "Cache", "measure_stream", "parse_shard", "read_lines",
+           "batch_bytes", "check_batch_memory", "available_bytes"]
 
 
 # ------------------------------------------------------------------ input
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """'i/n' -> (i, n), with 0 <= i < n."""
+    """'i/n' -> (i, n), with n >= 1 and 0 <= i < n.
+
+    Example:
+        >>> parse_shard("2/8")
+        (2, 8)
+    """
     try:
-        i, n = (int(x) for x in text.split("/"))
+        i, n = (int(x) for x in str(text).split("/"))
     except ValueError:
         raise InterpError(f"--shard {text!r} is malformed: write i/n, e.g. 0/4 for the first of 4 slices") from None
-    if not 0 <= i < n:
-        raise InterpError(f"--shard {text!r}: i must be in 0..n-1 (e.g. 0/{max(n, 1)} to {max(n, 1) - 1}/{max(n, 1)})")
+    if n < 1 or not 0 <= i < n:
+        good = max(n, 1)
+        raise InterpError(f"--shard {text!r} is out of range: i must be 0..n-1 (0/{good} to {good - 1}/{good})")
     return i, n
 
 
 def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number, prompt) for each non-empty line (or jsonl "text"), streamed."""
+    """(line number from 0, prompt) for each non-blank line (or jsonl "text"), streamed."""
     path = Path(path)
     if not path.is_file():
         raise InterpError(f"data file {str(path)!r} does not exist: give a text file with one prompt per line")
@@ -72,303 +94,349 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
             except UnicodeDecodeError:
                 raise InterpError(f"{path.name} line {number + 1} is not UTF-8: re-encode the file as UTF-8") from None
             if jsonl and line.strip():
-                try:
-                    line = json.loads(line)["text"]
-                except (ValueError, KeyError, TypeError):
-                    raise InterpError(f"{path.name} line {number + 1} is not a JSON object with a \"text\" field") from None
+                line = _jsonl_text(line, path.name, number)
             if line.strip():
                 yield number, line
 
 
-def _tokenize(model, text: str, truncate: bool, where: str):
+def _jsonl_text(line: str, name: str, number: int) -> str:
+    try:
+        text = json.loads(line)["text"]
+    except (ValueError, KeyError, TypeError):
+        text = None
+    if not isinstance(text, str):
+        raise InterpError(f"{name} line {number + 1} is not a JSON object with a string \"text\" field")
+    return text
+
+
+def _limit(model, max_tokens: int | None, truncate: bool) -> int | None:
+    """Tokens kept per prompt (None: refuse prompts longer than the context)."""
+    n_ctx = model.cfg.n_ctx
+    if max_tokens is not None and not 1 <= max_tokens <= n_ctx:
+        raise InterpError(f"--max-tokens-per-prompt {max_tokens} out of range: {model.info.name} takes 1-{n_ctx}")
+    return max_tokens if max_tokens is not None else (n_ctx if truncate else None)
+
+
+def _tokenize(model, text: str, limit: int | None, where: str):
     tokens = model.to_tokens(text, truncate=False)[0]
-    if len(tokens) > model.cfg.n_ctx:
-        if not truncate:
-            raise InterpError(f"{where} is {len(tokens)} tokens but {model.info.name} takes at most {model.cfg.n_ctx}; "
-                              "shorten it or pass --truncate")
-        tokens = tokens[:model.cfg.n_ctx]
-    return tokens
+    if limit is None and len(tokens) > model.cfg.n_ctx:
+        raise InterpError(f"{where} is {len(tokens)} tokens but {model.info.name} takes at most {model.cfg.n_ctx}; "
+                          "shorten it or pass --truncate (or --max-tokens-per-prompt N)")
+    return tokens[:limit] if limit is not None else tokens
 
 
-def _check_input(model, data, shard, truncate) -> int:
-    """Validate the whole file before writing anything; returns how many prompts this slice has."""
+def _scan(model, data, shard, limit) -> tuple[int, int]:
+    """Check the whole slice before writing anything: (number of prompts, longest prompt in tokens)."""
     i, n = shard
-    count = 0
+    count = longest = 0
     for number, text in read_lines(data):
         if number % n == i:
-            _tokenize(model, text, truncate, f"{Path(data).name} line {number + 1}")
+            longest = max(longest, len(_tokenize(model, text, limit, f"{Path(data).name} line {number + 1}")))
             count += 1
     if count == 0:
-        raise InterpError(f"data file {Path(data).name!r} has no prompts" + (f" in slice {i}/{n}" if n > 1 else "")
-                          + ": give one prompt per line")
-    return count
+        where = f" in slice {i}/{n}" if n > 1 else ""
+        raise InterpError(f"data file {Path(data).name!r} has no prompts{where}: give one prompt per line")
+    return count, longest
 
 
-def bytes_per_batch(model, names: Sequence[str], batch_size: int, n_pos: int) -> int:
-    """Estimated bytes of the chosen activations for one batch (float32), attention hooks included."""
-    c, total = model.cfg, 0
-    for name in names:
-        if name.endswith(_ATTN):
-            per = c.n_heads * n_pos
-        elif name.endswith("hook_result"):
-            per = c.n_heads * c.d_model
-        elif name.endswith(("hook_q", "hook_k", "hook_v", "hook_z")):
-            per = c.n_heads * c.d_head
-        elif name.endswith(("mlp.hook_pre", "mlp.hook_post")):
-            per = c.d_mlp
-        elif name.endswith("hook_unembed"):
-            per = c.d_vocab
-        else:
-            per = c.d_model
-        total += per
-    return 4 * batch_size * n_pos * total
+# ------------------------------------------------------------------ memory
 
 
-def _available_bytes() -> int:
+def _per_token(model, name: str, n_pos: int) -> int:
+    """Numbers one position of hook `name` holds (attention hooks: one query row of every head)."""
+    c = model.cfg
+    if name.endswith(ATTN_HOOKS):
+        return c.n_heads * n_pos
+    if name.endswith("hook_result"):
+        return c.n_heads * c.d_model
+    if name.endswith(("hook_q", "hook_k", "hook_v", "hook_z")):
+        return c.n_heads * c.d_head
+    if name.endswith(("mlp.hook_pre", "mlp.hook_post")):
+        return c.d_mlp
+    if name.endswith("hook_scale"):
+        return 1
+    return c.d_model
+
+
+def batch_bytes(model, names: Sequence[str], batch_size: int, n_pos: int) -> int:
+    """Estimated bytes (float32) of the chosen activations for one batch of `n_pos`-token prompts.
+
+    Example:
+        >>> import interp
+        >>> model = interp.load("zoo-2l")
+        >>> batch_bytes(model, ["blocks.0.hook_resid_post"], batch_size=2, n_pos=10)  # 4 * 2 * 10 * 128
+        10240
+    """
+    return 4 * batch_size * n_pos * sum(_per_token(model, n, n_pos) for n in names)
+
+
+def available_bytes() -> int:
+    """Memory the OS can give this process now (psutil, else /proc/meminfo, else sysconf)."""
     try:
         import psutil
 
-        return psutil.virtual_memory().available
+        return int(psutil.virtual_memory().available)
     except ImportError:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        pass
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def _check_memory(model, names, batch_size) -> None:
-    need = bytes_per_batch(model, names, batch_size, model.cfg.n_ctx) * 3  # activations, model work, copies
-    free = _available_bytes()
+def check_batch_memory(model, names, batch_size: int, n_pos: int, free: int | None = None) -> None:
+    """Refuse a batch whose activations (x2: the run's own and the per-prompt copies) would take
+    more than half of the free memory, suggesting a --batch-size that fits."""
+    need = 2 * batch_bytes(model, names, batch_size, n_pos)
+    free = available_bytes() if free is None else free
     if need > free // 2:
-        fit = max(1, int(batch_size * (free // 2) / need))
-        raise InterpError(f"batch of {batch_size} needs about {need / 2**30:.1f} GiB for these hooks but "
-                          f"{free / 2**30:.1f} GiB is free: use --batch-size {fit} or fewer hooks")
+        fit = batch_size * (free // 2) // need
+        hint = f"use --batch-size {fit}" if fit >= 1 else "even --batch-size 1 is too large: choose fewer hooks"
+        raise InterpError(f"a batch of {batch_size} prompts of up to {n_pos} tokens needs about "
+                          f"{need / 2**30:.2f} GiB for these hooks, more than half the "
+                          f"{free / 2**30:.2f} GiB free: {hint}")
 
 
-def _check_out(out: Path, resume: bool, force: bool) -> None:
+# ------------------------------------------------------------------ output directory
+
+
+def _ours(name: str) -> bool:
+    return name == INDEX or bool(SHARD_FILE.match(name)) or (name.startswith(".") and name.endswith(".tmp"))
+
+
+def _prepare_out(out: Path, resume: bool, force: bool) -> None:
+    """Create `out`, or check that it may be continued (resume) or cleared (force)."""
     if out.exists() and not out.is_dir():
         raise InterpError(f"output {str(out)!r} is a file, not a directory: choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not resume:
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if entries and not resume:
         if not force:
             raise InterpError(f"output directory {str(out)!r} is not empty: pass --resume to continue it or "
                               "--force to replace it")
+        foreign = [e for e in entries if not _ours(e)]
+        if foreign:
+            raise InterpError(f"--force will not clear {str(out)!r}: it holds {foreign[0]!r}, which interp "
+                              "did not write; choose an empty --out")
+        for e in entries:
+            (out / e).unlink()
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
     except OSError as e:
-        raise InterpError(f"cannot create output directory {str(out)!r}: {e.strerror}") from None
-    if not os.access(out.parent, os.W_OK):
-        raise InterpError(f"cannot write to {str(out.parent)!r}: choose a writable --out")
+        raise InterpError(f"cannot write to output directory {str(out)!r} ({e.strerror}): choose a writable --out")\
+            from None
 
 
 # ------------------------------------------------------------------ writing
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _shapes(model, names) -> dict:
+    """Per-hook shape of one prompt's activation, "pos" standing for its length."""
+    probe = _run(model, [model.to_tokens("a", truncate=False)[0]], names)[0][1]
+    return {n: (["head", "pos", "pos"] if n.endswith(ATTN_HOOKS) else ["pos", *t.shape[1:]]) for n, t in probe.items()}
 
 
-def _write_shard(out: Path, k: int, tensors: dict) -> dict:
-    from safetensors.torch import save
-
-    name = f"shard-{k:05d}.safetensors"
-    data = save({key: t.contiguous() for key, t in tensors.items()})
-    _atomic_write(out / name, data)
-    return {"file": name, "sha256": hashlib.sha256(data).hexdigest()}
-
-
-def _save_index(out: Path, index: dict) -> None:
-    _atomic_write(out / INDEX, (json.dumps(index, indent=1) + "\n").encode())
-
-
-def _new_index(model, names, shard, shard_size, truncate) -> dict:
+def _new_index(model, names, shard, shard_size, limit) -> dict:
     from interp import __version__
 
-    return {"interp": __version__, "model": model.info.name, "hooks": list(names), "slice": list(shard),
-            "shard_size": shard_size, "truncate": truncate, "dtype": "float32", "shards": [], "prompts": {}}
-
-
-def _per_prompt(name: str, act, length: int):
-    """One prompt's activation without padding."""
-    if name.endswith(_ATTN):
-        return act[:, :length, :length].clone()
-    return act[:length].clone()
+    return {"format": FORMAT, "interp": __version__, "model": model.info.name, "hooks": list(names),
+            "shapes": _shapes(model, names), "dtype": "float32", "n_heads": model.cfg.n_heads,
+            "slice": list(shard), "shard_size": shard_size, "max_tokens": limit,
+            "prepend_bos": bool(model.cfg.default_prepend_bos), "complete": False, "shards": []}
 
 
 def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int = 16, shard_size: int = 256,
                shard: tuple[int, int] = (0, 1), resume: bool = False, force: bool = False, truncate: bool = False,
-               progress: bool = True, max_shards: int | None = None) -> dict:
+               max_tokens: int | None = None, progress: bool = True, max_shards: int | None = None) -> dict:
     """Stream `data` through `model` and write the chosen activations in shards under `out`.
 
     Args:
+        model: a model from `interp.load`.
+        data: text file (one prompt per line) or `.jsonl` (a "text" field per line).
         hooks: hook names, a glob ("blocks.*.hook_resid_post") or a predicate, as in `capture`.
-        shard: (i, n) to process only lines whose number is i modulo n.
+        out: output directory (created; must be empty unless `resume` or `force`).
+        batch_size: prompts per forward pass.
+        shard_size: prompts per shard file.
+        shard: (i, n) to process only the lines whose number is i modulo n.
         resume: continue a run in `out` after its last complete shard.
-        force: replace a non-empty `out`.
-        max_shards: stop after writing this many shards in this call (for tests and chunked jobs).
+        force: clear a non-empty `out` (only files interp wrote there).
+        truncate: cut prompts longer than the context instead of refusing them.
+        max_tokens: cut every prompt to at most this many tokens (implies truncation).
+        progress: show a tqdm progress bar.
+        max_shards: stop after writing this many shards in this call (tests, chunked jobs).
 
     Returns:
-        The index (also written to `out/index.json`).
+        The index, as written to `out/index.json`.
+
+    Raises:
+        InterpError: missing, empty or non-UTF-8 data; unknown hook; prompt too long; output
+            directory not empty or not writable; a batch too large for the free memory.
     """
-    from tqdm.auto import tqdm
-
-    from interp.activations import select_names
-
     out = Path(out)
-    names = select_names(model, hooks)
-    shard = tuple(shard)
-    if batch_size < 1 or shard_size < 1:
-        raise InterpError(f"--batch-size {batch_size} and shard size {shard_size} must be at least 1")
-    _check_memory(model, names, batch_size)
-    _check_out(out, resume, force)
-    total = _check_input(model, data, shard, truncate)
-    index = _resume_index(out, model, names, shard, shard_size, truncate) if resume else None
-    if index is None:
-        if out.exists() and force:
-            shutil.rmtree(out)
-        out.mkdir(parents=True, exist_ok=True)
-        index = _new_index(model, names, shard, shard_size, truncate)
-    done = {int(k) for k in index["prompts"]}
+    names, shard, limit = _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate)
+    total, longest = _scan(model, data, shard, limit)
+    check_batch_memory(model, names, batch_size, longest)
+    _prepare_out(out, resume, force)
+    index = _resume(out, model, names, shard, shard_size, limit) if resume else None
+    index = index or _new_index(model, names, shard, shard_size, limit)
+    done = {line for s in index["shards"] for line in s["lines"]}
     todo = ((num, text) for num, text in read_lines(data) if num % shard[1] == shard[0] and num not in done)
-    bar = tqdm(total=total, initial=len(done), desc=f"cache {model.info.name}", unit="prompt", disable=not progress)
+    bar = _bar(progress, total, len(done), model.info.name)
     written = 0
-    for group in _batches(todo, shard_size):  # one shard's prompts at a time: memory stays flat
-        buffer = {}
-        for batch in _batches(group, batch_size):
-            for (num, _), (tokens, per_hook) in zip(batch, _run(model, [t for _, t in batch], names, truncate, data)):
-                index["prompts"][str(num)] = {"shard": len(index["shards"]), "tokens": tokens}
-                buffer.update({f"{name}|{num}": t for name, t in per_hook.items()})
-            bar.update(len(batch))
-        _flush(out, index, buffer)
+    for group in _chunks(todo, shard_size):  # one shard's prompts at a time: memory stays flat
+        _write_shard(model, out, index, group, names, limit, batch_size, bar)
         written += 1
         if max_shards is not None and written >= max_shards:
-            bar.close()
-            return index
+            break
+    else:
+        index["complete"] = True
+        save_index(out, index)
     bar.close()
-    index["complete"] = True
-    _save_index(out, index)
     return index
 
 
-def _batches(items, size: int):
-    batch = []
+def _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate):
+    from interp.activations import select_names
+
+    names = select_names(model, hooks)
+    if batch_size < 1 or shard_size < 1:
+        raise InterpError(f"batch size {batch_size} and shard size {shard_size} must both be at least 1")
+    shard = parse_shard(f"{shard[0]}/{shard[1]}") if not isinstance(shard, str) else parse_shard(shard)
+    return names, shard, _limit(model, max_tokens, truncate)
+
+
+def _bar(progress: bool, total: int, initial: int, name: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=f"cache {name}", unit="prompt", disable=not progress,
+                file=sys.stderr)
+
+
+def _chunks(items, size: int):
+    chunk = []
     for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
-def _run(model, texts: list[str], names: list[str], truncate: bool, data) -> list:
-    """[(token ids, {hook: activation without padding})] for a batch of prompts."""
+def _write_shard(model, out: Path, index: dict, group, names, limit, batch_size: int, bar) -> None:
+    """Run one shard's prompts in batches, write the shard atomically, then the index."""
+    import torch
+    from safetensors.torch import save
+
+    rows, parts = [], {n: [] for n in names}
+    for batch in _chunks(group, batch_size):
+        tokens = [_tokenize(model, text, limit, f"line {num + 1}") for num, text in batch]
+        for row, acts in _run(model, tokens, names):
+            rows.append(row)
+            for n in names:
+                parts[n].append(acts[n].flatten() if n.endswith(ATTN_HOOKS) else acts[n])
+        bar.update(len(batch))
+    lengths = [len(r) for r in rows]
+    tensors = {"tokens": torch.cat(rows), "lines": torch.tensor([num for num, _ in group], dtype=torch.long),
+               "offsets": torch.tensor([0, *lengths], dtype=torch.long).cumsum(0)}
+    tensors.update({n: torch.cat(parts.pop(n)).contiguous() for n in names})
+    blob = save(tensors)
+    del tensors
+    file = f"shard-{_next_number(index):05d}.safetensors"
+    atomic_write(out / file, blob)
+    index["shards"].append({"file": file, "sha256": hashlib.sha256(blob).hexdigest(),
+                            "lines": [num for num, _ in group], "lengths": lengths})
+    save_index(out, index)
+
+
+def _next_number(index: dict) -> int:
+    used = [int(SHARD_FILE.match(s["file"]).group(1)) for s in index["shards"]]
+    return max(used) + 1 if used else 0
+
+
+def _run(model, rows: list, names: list[str]) -> list:
+    """[(token ids, {hook: activation of that prompt without padding})] for one batch."""
     import torch
 
     from interp.activations import capture
 
-    rows = [_tokenize(model, t, truncate, Path(data).name) for t in texts]
     pad = model.tokenizer.pad_token_id or 0
-    tokens = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long, device=model.cfg.device)
+    tokens = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
     for i, r in enumerate(rows):
         tokens[i, :len(r)] = r
-    acts = capture(model, tokens, names=names, lengths=[len(r) for r in rows])
-    return [(r.tolist(), {n: _per_prompt(n, acts[n][i].cpu(), len(r)) for n in names}) for i, r in enumerate(rows)]
+    acts = capture(model, tokens.to(model.cfg.device), names=names, lengths=[len(r) for r in rows])
+    return [(r.cpu(), {n: _unpad(n, acts[n][i], len(r)) for n in names}) for i, r in enumerate(rows)]
 
 
-def _flush(out: Path, index: dict, buffer: dict) -> None:
-    index["shards"].append(_write_shard(out, len(index["shards"]), buffer))
-    _save_index(out, index)
+def _unpad(name: str, act, n: int):
+    """One prompt's activation without its padding positions, on the CPU, float32."""
+    act = act[:, :n, :n] if name.endswith(ATTN_HOOKS) else act[:n]
+    return act.detach().to("cpu", dtype=__import__("torch").float32).clone()
 
 
-def _resume_index(out: Path, model, names, shard, shard_size, truncate) -> dict | None:
-    path = out / INDEX
-    if not path.exists():
+def _resume(out: Path, model, names, shard, shard_size, limit) -> dict | None:
+    """The index to continue: settings must match; missing or corrupt shards are dropped."""
+    if not (out / INDEX).exists():
         return None
-    index = json.loads(path.read_text())
-    mine = _new_index(model, names, shard, shard_size, truncate)
-    for key in ("model", "hooks", "slice", "shard_size", "truncate"):
-        if index.get(key) != mine[key]:
-            raise InterpError(f"cannot resume {str(out)!r}: it was made with {key}={index.get(key)!r}, not {mine[key]!r}")
-    n_shards = len(index["shards"])
-    index["prompts"] = {k: v for k, v in index["prompts"].items() if v["shard"] < n_shards}
-    index.pop("complete", None)
+    index = read_index(out)
+    for key, want in (("model", model.info.name), ("hooks", list(names)), ("slice", list(shard)),
+                      ("shard_size", shard_size), ("max_tokens", limit)):
+        if index.get(key) != want:
+            raise InterpError(f"cannot resume {str(out)!r}: it was made with {key}={index.get(key)!r}, "
+                              f"not {want!r}; use another --out or the same settings")
+    good = [s for s in index["shards"] if (out / s["file"]).is_file() and sha256_file(out / s["file"]) == s["sha256"]]
+    for bad in (s for s in index["shards"] if s not in good):
+        print(f"interp cache: {bad['file']} is missing or corrupt; its prompts will be cached again", file=sys.stderr)
+    index.update(shards=good, complete=False)
     return index
 
 
-# ------------------------------------------------------------------ reading and merging
+# ------------------------------------------------------------------ measuring
 
 
-class Cache:
-    """A cache directory opened for reading: shards are memory-mapped on first use."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        if not (self.path / INDEX).exists():
-            raise InterpError(f"{str(self.path)!r} is not an interp cache: {INDEX} is missing")
-        self.index = json.loads((self.path / INDEX).read_text())
-        self.hooks = self.index["hooks"]
-        self._open: dict[int, object] = {}
-
-    def __len__(self) -> int:
-        return len(self.index["prompts"])
-
-    def prompts(self) -> list[int]:
-        """Line numbers of the cached prompts, in order."""
-        return sorted(int(k) for k in self.index["prompts"])
-
-    def tokens(self, line: int) -> list[int]:
-        return self._entry(line)["tokens"]
-
-    def _entry(self, line: int) -> dict:
-        entry = self.index["prompts"].get(str(line))
-        if entry is None:
-            raise InterpError(f"prompt {line} is not in this cache; it holds {len(self)} prompts")
-        return entry
-
-    def _shard(self, k: int):
-        if k not in self._open:
-            from safetensors import safe_open
-
-            meta = self.index["shards"][k]
-            file = self.path / meta["file"]
-            digest = hashlib.sha256(file.read_bytes()).hexdigest() if file.exists() else None
-            if digest != meta["sha256"]:
-                what = "missing" if digest is None else "corrupt (checksum mismatch)"
-                raise InterpError(f"{file.name} is {what}: delete it and re-run with --resume")
-            self._open[k] = safe_open(str(file), framework="pt")
-        return self._open[k]
-
-    def get(self, hook: str, line: int):
-        """The activation of `hook` for prompt `line`: [pos, ...] (attention: [head query key])."""
-        if hook not in self.hooks:
-            from interp.errors import closest
-
-            raise InterpError(f"hook {hook!r} is not in this cache{closest(hook, self.hooks)}")
-        return self._shard(self._entry(line)["shard"]).get_tensor(f"{hook}|{line}")
+_MEASURE = r"""
+import json, resource, sys, time, tempfile, pathlib
+import interp
+from interp.cache import cache_file
+from interp.zoo.corpus import Corpus
+name, n_lines, hooks = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+tmp = pathlib.Path(tempfile.mkdtemp(prefix="interp-measure-"))
+corpus = Corpus(0)
+with open(tmp / "data.txt", "w") as f:
+    for i in range(n_lines):
+        f.write("".join(corpus.document(8 + i % 17)).replace("\u0120", " ").strip() + "\n")
+model = interp.load(name)
+start = time.perf_counter()
+index = cache_file(model, tmp / "data.txt", hooks, tmp / "cache", progress=False)
+seconds = time.perf_counter() - start
+n_tokens = sum(sum(s["lengths"]) for s in index["shards"])
+print(json.dumps({"n_lines": n_lines, "n_tokens": n_tokens, "seconds": seconds,
+                  "tokens_per_s": n_tokens / seconds,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+import shutil; shutil.rmtree(tmp)
+"""
 
 
-def open_cache(path: str | Path) -> Cache:
-    """Open a cache directory written by `cache_file` or `merge_caches`."""
-    return Cache(path)
+def measure_stream(model_name: str, n_lines: int, hooks=("blocks.0.hook_resid_post",)) -> dict:
+    """Cache `n_lines` lines of zoo corpus text in a fresh Python process and measure it.
 
+    Runs in a subprocess so that the peak resident memory (`ru_maxrss`) belongs to this job only;
+    it includes the interpreter, torch and the model. Lines are written to a temporary file and
+    deleted afterwards.
 
-def merge_caches(dirs: Sequence[str | Path], out: str | Path) -> dict:
-    """One index in `out` over the shards of several slice directories (no data is copied)."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    merged = None
-    for d in map(Path, dirs):
-        index = Cache(d).index
-        if merged is None:
-            merged = {**index, "shards": [], "prompts": {}, "slice": [0, 1], "merged_from": []}
-        elif (index["model"], index["hooks"]) != (merged["model"], merged["hooks"]):
-            raise InterpError(f"cannot merge {str(d)!r}: it caches {index['model']} {index['hooks']}, "
-                              f"not {merged['model']} {merged['hooks']}")
-        base = len(merged["shards"])
-        rel = os.path.relpath(d, out)
-        merged["shards"] += [{**s, "file": f"{rel}/{s['file']}"} for s in index["shards"]]
-        merged["prompts"].update({k: {**v, "shard": v["shard"] + base} for k, v in index["prompts"].items()})
-        merged["merged_from"].append(str(d))
-    if merged is None:
-        raise InterpError("nothing to merge: give at least one cache directory")
-    _save_index(out, merged)
-    return merged
+    Returns:
+        dict with n_lines, n_tokens, seconds (the caching only), tokens_per_s, peak_rss_mb.
+    """
+    import subprocess
+
+    hooks = [hooks] if isinstance(hooks, str) else list(hooks)
+    result = subprocess.run([sys.executable, "-c", _MEASURE, model_name, str(n_lines), json.dumps(hooks)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"measure_stream failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])

@@ -1,13 +1,19 @@
-"""`interp cache`: stream a text file through a model and store activations in shards."""
+"""`interp cache`: stream a text file through a model into safetensors shards; `interp cache-merge`."""
 
 import argparse
+from pathlib import Path
 
 from interp.commands.common import add_model_args
 
 EXAMPLE = """examples:
   interp cache --model zoo-4l --data prompts.txt --hooks 'blocks.*.hook_resid_post' --out acts/
-  interp cache ... --shard 0/4 --out acts-0/     (one slice of four, e.g. a Slurm array task)
-  interp cache --merge acts-0 acts-1 acts-2 acts-3 --out acts/"""
+  interp cache ... --out acts/ --resume            (continue after the last complete shard)
+  interp cache ... --shard 0/4 --out acts-0/       (lines 0, 4, 8, ...: one task of a Slurm array)
+  interp cache-merge acts-0 acts-1 acts-2 acts-3 --out acts/"""
+
+MERGE_EXAMPLE = """example:
+  interp cache-merge acts-0 acts-1 acts-2 acts-3 --out acts/
+(the merged index points into the slice directories; no data is copied)"""
 
 
 def register(sub) -> None:
@@ -15,35 +21,59 @@ def register(sub) -> None:
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p)
     p.add_argument("--data", help="text file, one prompt per line (or .jsonl with a 'text' field)")
-    p.add_argument("--hooks", default="blocks.*.hook_resid_post", help="hook names or a glob (default: %(default)s)")
+    p.add_argument("--hooks", default="blocks.*.hook_resid_post",
+                   help="hook name, glob, or comma-separated names (default: %(default)s)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--shard-size", type=int, default=256, help="prompts per shard file")
-    p.add_argument("--shard", default="0/1", help="process slice i of n (lines numbered i mod n), e.g. 2/8")
+    p.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass (default: 16)")
+    p.add_argument("--shard-size", type=int, default=256, help="prompts per shard file (default: 256)")
+    p.add_argument("--shard", default="0/1", help="process slice i of n: the lines numbered i mod n, e.g. 2/8")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-    p.add_argument("--force", action="store_true", help="replace a non-empty --out")
-    p.add_argument("--truncate", action="store_true", help="cut prompts longer than the context")
-    p.add_argument("--merge", nargs="+", metavar="DIR", help="merge slice directories into --out (no model run)")
+    p.add_argument("--force", action="store_true", help="clear a non-empty --out (only files interp wrote)")
+    cut = p.add_mutually_exclusive_group()
+    cut.add_argument("--truncate", action="store_true", help="cut prompts longer than the context")
+    cut.add_argument("--max-tokens-per-prompt", type=int, metavar="N", help="cut every prompt to N tokens")
+    p.add_argument("--merge", nargs="+", metavar="DIR", help="same as `interp cache-merge DIR... --out DIR`")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
+    m = sub.add_parser("cache-merge", help="join the indexes of cache slices into one (no data copied)",
+                       epilog=MERGE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    m.add_argument("dirs", nargs="+", metavar="DIR", help="cache directories (e.g. one per --shard slice)")
+    m.add_argument("--out", required=True, help="directory for the merged index.json")
+    m.set_defaults(run=run_merge)
+
+
+def _hooks(text: str):
+    return [h.strip() for h in text.split(",") if h.strip()] if "," in text else text
 
 
 def run(args) -> None:
-    from interp.cache import cache_file, merge_caches, parse_shard
+    from interp.cache import cache_file, parse_shard
     from interp.errors import InterpError
 
     if args.merge:
-        index = merge_caches(args.merge, args.out)
-        print(f"{args.out}: {len(index['prompts'])} prompts in {len(index['shards'])} shards from {len(args.merge)} dirs")
-        return
+        args.dirs = args.merge
+        return run_merge(args)
     if not args.data:
-        raise InterpError("--data is required (or --merge DIR ...): give a text file with one prompt per line")
+        raise InterpError("--data is required: give a text file with one prompt per line (or --merge DIR ...)")
     shard = parse_shard(args.shard)
+    if not Path(args.data).is_file():  # before the model loads: a typo should fail fast
+        raise InterpError(f"data file {args.data!r} does not exist: give a text file with one prompt per line")
     from interp.commands.common import load_model
 
     model = load_model(args)
-    index = cache_file(model, args.data, args.hooks, args.out, batch_size=args.batch_size,
+    index = cache_file(model, args.data, _hooks(args.hooks), args.out, batch_size=args.batch_size,
                        shard_size=args.shard_size, shard=shard, resume=args.resume, force=args.force,
-                       truncate=args.truncate)
-    n_tok = sum(len(p["tokens"]) for p in index["prompts"].values())
-    print(f"{args.out}: {len(index['prompts'])} prompts, {n_tok} tokens, {len(index['hooks'])} hooks, "
+                       truncate=args.truncate, max_tokens=args.max_tokens_per_prompt,
+                       progress=not args.no_progress)
+    n_prompts = sum(len(s["lines"]) for s in index["shards"])
+    n_tokens = sum(sum(s["lengths"]) for s in index["shards"])
+    print(f"{args.out}: {n_prompts} prompts, {n_tokens} tokens, {len(index['hooks'])} hooks, "
           f"{len(index['shards'])} shards")
+
+
+def run_merge(args) -> None:
+    from interp.cache import merge_caches
+
+    index = merge_caches(args.dirs, args.out)
+    n_prompts = sum(len(s["lines"]) for s in index["shards"])
+    print(f"{args.out}: {n_prompts} prompts in {len(index['shards'])} shards from {len(args.dirs)} dirs")
