@@ -85,7 +85,8 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """(line number from 0, prompt) for each non-blank line (or jsonl "text"), streamed."""
     path = Path(path)
     if not path.is_file():
-        raise InterpError(f"data file {str(path)!r} does not exist: give a text file with one prompt per line")
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise InterpError(f"data file {str(path)!r} {what}: give a text file with one prompt per line")
     jsonl = path.suffix == ".jsonl"
     with path.open("rb") as f:
         for number, raw in enumerate(f):
@@ -125,18 +126,24 @@ def _tokenize(model, text: str, limit: int | None, where: str):
     return tokens[:limit] if limit is not None else tokens
 
 
-def _scan(model, data, shard, limit) -> tuple[int, int]:
-    """Check the whole slice before writing anything: (number of prompts, longest prompt in tokens)."""
+def _scan(model, data, shard, limit) -> tuple[int, int, str]:
+    """Check the whole slice before writing anything.
+
+    Returns:
+        (number of prompts, longest prompt in tokens, SHA-256 of the slice's numbered prompts).
+    """
     i, n = shard
     count = longest = 0
+    digest = hashlib.sha256()
     for number, text in read_lines(data):
         if number % n == i:
             longest = max(longest, len(_tokenize(model, text, limit, f"{Path(data).name} line {number + 1}")))
+            digest.update(f"{number}\t{text}\n".encode())
             count += 1
     if count == 0:
         where = f" in slice {i}/{n}" if n > 1 else ""
         raise InterpError(f"data file {Path(data).name!r} has no prompts{where}: give one prompt per line")
-    return count, longest
+    return count, longest, digest.hexdigest()
 
 
 # ------------------------------------------------------------------ memory
@@ -241,13 +248,12 @@ def _shapes(model, names) -> dict:
     return {n: (["head", "pos", "pos"] if n.endswith(ATTN_HOOKS) else ["pos", *t.shape[1:]]) for n, t in probe.items()}
 
 
-def _new_index(model, names, shard, shard_size, limit) -> dict:
+def _new_index(model, settings: dict) -> dict:
     from interp import __version__
 
-    return {"format": FORMAT, "interp": __version__, "model": model.info.name, "hooks": list(names),
-            "shapes": _shapes(model, names), "dtype": "float32", "n_heads": model.cfg.n_heads,
-            "slice": list(shard), "shard_size": shard_size, "max_tokens": limit,
-            "prepend_bos": bool(model.cfg.default_prepend_bos), "complete": False, "shards": []}
+    return {"format": FORMAT, "interp": __version__, **settings, "shapes": _shapes(model, settings["hooks"]),
+            "dtype": "float32", "n_heads": model.cfg.n_heads, "prepend_bos": bool(model.cfg.default_prepend_bos),
+            "complete": False, "shards": []}
 
 
 def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int = 16, shard_size: int = 256,
@@ -279,11 +285,13 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
     """
     out = Path(out)
     names, shard, limit = _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate)
-    total, longest = _scan(model, data, shard, limit)
+    total, longest, digest = _scan(model, data, shard, limit)
     check_batch_memory(model, names, batch_size, longest)
     _prepare_out(out, resume, force)
-    index = _resume(out, model, names, shard, shard_size, limit) if resume else None
-    index = index or _new_index(model, names, shard, shard_size, limit)
+    settings = {"model": model.info.name, "hooks": list(names), "slice": list(shard), "shard_size": shard_size,
+                "max_tokens": limit, "data_sha256": digest}
+    index = _resume(out, settings) if resume else None
+    index = index or _new_index(model, settings)
     done = {line for s in index["shards"] for line in s["lines"]}
     todo = ((num, text) for num, text in read_lines(data) if num % shard[1] == shard[0] and num not in done)
     bar = _bar(progress, total, len(done), model.info.name)
@@ -379,16 +387,20 @@ def _unpad(name: str, act, n: int):
     return act.detach().to("cpu", dtype=__import__("torch").float32).clone()
 
 
-def _resume(out: Path, model, names, shard, shard_size, limit) -> dict | None:
-    """The index to continue: settings must match; missing or corrupt shards are dropped."""
+def _resume(out: Path, settings: dict) -> dict | None:
+    """The index to continue: settings and data must match; missing or corrupt shards are dropped."""
     if not (out / INDEX).exists():
         return None
     index = read_index(out)
-    for key, want in (("model", model.info.name), ("hooks", list(names)), ("slice", list(shard)),
-                      ("shard_size", shard_size), ("max_tokens", limit)):
-        if index.get(key) != want:
+    for key, want in settings.items():
+        if key != "data_sha256" and index.get(key) != want:
             raise InterpError(f"cannot resume {str(out)!r}: it was made with {key}={index.get(key)!r}, "
                               f"not {want!r}; use another --out or the same settings")
+    if index.get("data_sha256") != settings["data_sha256"]:
+        raise InterpError(f"cannot resume {str(out)!r}: the data file's prompts changed since that run; "
+                          "use a new --out (or --force to start over)")
+    for stale in out.glob(".*.tmp"):  # a shard or index write that a crash cut short
+        stale.unlink()
     good = [s for s in index["shards"] if (out / s["file"]).is_file() and sha256_file(out / s["file"]) == s["sha256"]]
     for bad in (s for s in index["shards"] if s not in good):
         print(f"interp cache: {bad['file']} is missing or corrupt; its prompts will be cached again", file=sys.stderr)

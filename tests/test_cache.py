@@ -131,7 +131,13 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(zoo2l, data, tmp_path,
         cache_file(zoo2l, data, HOOKS, tmp_path / "part", **kw)
     with pytest.raises(InterpError, match="cannot resume .*shard_size=3, not 4"):
         cache_file(zoo2l, data, HOOKS, tmp_path / "part", resume=True, **{**kw, "shard_size": 4})
+    (tmp_path / "part" / ".shard-00002.safetensors.tmp").write_bytes(b"half a shard")  # cut short by the crash
+    edited = tmp_path / "edited.txt"
+    edited.write_text(data.read_text().replace("The", "A", 1))
+    with pytest.raises(InterpError, match="prompts changed since that run"):
+        cache_file(zoo2l, edited, HOOKS, tmp_path / "part", resume=True, **kw)
     resumed = cache_file(zoo2l, data, HOOKS, tmp_path / "part", resume=True, **kw)
+    assert not list((tmp_path / "part").glob(".*.tmp"))
     assert resumed["complete"]
     assert [s["sha256"] for s in resumed["shards"]] == [s["sha256"] for s in full["shards"]]  # byte-identical
     a, b = open_cache(tmp_path / "full"), open_cache(tmp_path / "part")
