@@ -164,7 +164,8 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
         keep_logits: also keep the output logits [batch pos d_vocab].
         engine: "fast" runs `interp.engine` (plain torch, computes only what is asked for;
             GPT-2-style models), "bridge" the bridge's `run_with_cache`, "auto" the fast one
-            where the model supports it. Both give the same activations.
+            where the model supports it and no hook of yours is attached to it. Both give the
+            same activations.
 
     Returns:
         `Activations` with `.cache`, `.tokens` (string tokens per prompt) and `.lengths`.
@@ -204,12 +205,14 @@ def _fast_engine(model, engine: str) -> bool:
         raise InterpError(f"engine {engine!r} is not one of 'auto', 'fast', 'bridge'")
     if engine == "bridge":
         return False
-    from interp.engine import architecture, supports
+    from interp.engine import architecture, hooked, supports
 
-    if engine == "fast" and not supports(model):
-        raise InterpError(f"engine 'fast' supports GPT-2-style models, not {architecture(model)}; "
-                          "use engine='bridge' (or 'auto')")
-    return supports(model)
+    if engine == "fast":
+        if not supports(model):
+            raise InterpError(f"engine 'fast' supports GPT-2-style models, not {architecture(model)}; "
+                              "use engine='bridge' (or 'auto')")
+        return True
+    return supports(model) and not hooked(model)
 
 
 def hook_points(model, prompt: str = "The cat sat on the mat.") -> "pandas.DataFrame":

@@ -49,6 +49,7 @@ _LAYER = re.compile(r"^blocks\.(\d+)\.(.+)$")
 # Hook points (within a block) computed by the MLP half; the rest belong to the attention half.
 _MLP_PART = ("ln2.", "mlp.", "hook_mlp_out", "hook_resid_post")
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MODULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,6 +118,29 @@ def weights(model) -> Weights:
 def forget(model) -> None:
     """Drop the cached weights of `model` (needed only after editing a parameter's `.data`)."""
     _CACHE.pop(model, None)
+
+
+def hooked(model) -> bool:
+    """True when a forward hook of the user's is attached (on a hook point, e.g. inside
+    `model.hooks(...)`, or on any module): the bridge runs it, the engine cannot, so `capture`
+    falls back to the bridge. The bridge's and transformers' own bookkeeping hooks do not count."""
+    from transformer_lens.hook_points import HookPoint
+
+    refs = _MODULES.get(model)
+    if refs is None:  # listing the modules once: walking the bridge's tree costs ~0.5 ms
+        refs = _MODULES[model] = [weakref.ref(m) for m in model.modules()]
+    for ref in refs:
+        m = ref()
+        if m is None or not (m._forward_hooks or m._forward_pre_hooks):
+            continue
+        if isinstance(m, HookPoint) or any(not _internal(h) for h in (*m._forward_hooks.values(),
+                                                                       *m._forward_pre_hooks.values())):
+            return True
+    return False
+
+
+def _internal(hook) -> bool:
+    return str(getattr(hook, "__module__", "")).startswith(("transformer_lens.", "transformers."))
 
 
 def _slots(model) -> list:
@@ -222,9 +246,13 @@ def run(model, tokens: Tensor, names: Iterable[str], logits: bool = False) -> tu
         ({name: tensor} in the order of `names`, logits or None).
 
     Raises:
-        InterpError: unsupported model, unknown hook name, or more positions than the context.
+        InterpError: unsupported model, hooks attached to it (`hooked`), unknown hook name, or
+            more positions than the context.
     """
     w = weights(model)
+    if hooked(model):
+        raise InterpError("the model has hooks attached that the fast engine cannot run; "
+                          "use engine='bridge' (or 'auto', which does so by itself)")
     names = list(names)
     want = set(names)
     stop = max([_stage(n, w.n_layers) for n in names] + [2 * w.n_layers + 1 if logits else -1])

@@ -126,6 +126,22 @@ def test_weights_are_cached_and_follow_parameter_edits(tiny_model):
     assert engine.weights(tiny_model) is not w  # restored values, new version: re-extracted
 
 
+def test_hooks_of_the_user_send_capture_to_the_bridge(zoo2l, unchanged):
+    tokens = zoo2l.to_tokens(PROMPTS[0])
+    zero_z = ("blocks.0.attn.hook_z", lambda z, hook: z * 0)
+    with unchanged(zoo2l):
+        clean = capture(zoo2l, tokens, names="blocks.1.hook_resid_pre")["blocks.1.hook_resid_pre"]
+        assert not engine.hooked(zoo2l)
+        with zoo2l.hooks(fwd_hooks=[zero_z]):
+            assert engine.hooked(zoo2l)
+            acts = capture(zoo2l, tokens, names=["blocks.0.attn.hook_z", "blocks.1.hook_resid_pre"])
+            with pytest.raises(InterpError, match="hooks attached"):
+                capture(zoo2l, tokens, names="blocks.0.attn.hook_z", engine="fast")
+        assert not engine.hooked(zoo2l)
+    assert acts["blocks.0.attn.hook_z"].abs().max() == 0  # the hook ran
+    assert (acts["blocks.1.hook_resid_pre"] - clean).abs().max() > 1e-3
+
+
 def test_engine_argument_is_checked():
     with pytest.raises(InterpError, match="engine 'turbo'"):
         capture(None, ["a"], engine="turbo")
