@@ -53,6 +53,14 @@ def test_filtered_capture_returns_exactly_the_requested_names(zoo4l):
     assert acts.nbytes() == sum(acts[n].numel() * acts[n].element_size() for n in names)
 
 
+def test_each_hook_alone_keeps_only_itself(tiny_model):
+    tokens = tiny_model.to_tokens(PROMPTS[1])
+    for name in hook_names(tiny_model):
+        acts = capture(tiny_model, tokens, names=[name], engine="fast")
+        assert list(acts.keys()) == [name]
+        assert acts.nbytes() == acts[name].numel() * acts[name].element_size(), name
+
+
 def test_glob_and_predicate_filters(zoo2l):
     acts = capture(zoo2l, PROMPTS[:1], names="blocks.*.attn.hook_pattern")
     assert list(acts.keys()) == [f"blocks.{l}.attn.hook_pattern" for l in range(zoo2l.cfg.n_layers)]
