@@ -162,6 +162,8 @@ def _per_token(model, name: str, n_pos: int) -> int:
         return c.d_mlp
     if name.endswith("hook_scale"):
         return 1
+    if name.endswith("hook_unembed"):
+        return c.d_vocab
     return c.d_model
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from interp.activations import capture
-from interp.cache import (cache_file, check_batch_memory, measure_stream, merge_caches, open_cache, parse_shard,
-                          read_lines)
+from interp.cache import (batch_bytes, cache_file, check_batch_memory, measure_stream, merge_caches, open_cache,
+                          parse_shard, read_lines)
 from interp.cli import main
 from interp.errors import InterpError
 from interp.zoo.corpus import Corpus
@@ -77,6 +77,14 @@ def test_batch_memory_estimate_refuses_and_suggests():
 
 
 # ------------------------------------------------------------------ with zoo-2l
+
+
+def test_memory_estimate_equals_the_captured_bytes(zoo2l):
+    acts = capture(zoo2l, ["The king ruled the kingdom", "The queen ruled"])  # every hook point
+    n = len(acts.tokens[0])
+    assert len(acts.cache) > 30
+    for name, value in acts.cache.items():
+        assert batch_bytes(zoo2l, [name], 2, n) == value.numel() * value.element_size(), name
 
 
 def test_round_trip_equals_direct_capture(zoo2l, data, tmp_path, unchanged):
