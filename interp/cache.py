@@ -53,7 +53,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, atomic_write, merge_caches, open_cache,
+from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, merge_caches, open_cache,
                                 read_index, save_index, sha256_file)
 from interp.errors import InterpError
 
@@ -341,7 +341,7 @@ def _chunks(items, size: int):
 def _write_shard(model, out: Path, index: dict, group, names, limit, batch_size: int, bar) -> None:
     """Run one shard's prompts in batches, write the shard atomically, then the index."""
     import torch
-    from safetensors.torch import save
+    from safetensors.torch import save_file
 
     rows, parts = [], {n: [] for n in names}
     for batch in _chunks(group, batch_size):
@@ -355,12 +355,15 @@ def _write_shard(model, out: Path, index: dict, group, names, limit, batch_size:
     tensors = {"tokens": torch.cat(rows), "lines": torch.tensor([num for num, _ in group], dtype=torch.long),
                "offsets": torch.tensor([0, *lengths], dtype=torch.long).cumsum(0)}
     tensors.update({n: torch.cat(parts.pop(n)).contiguous() for n in names})
-    blob = save(tensors)
-    del tensors
     file = f"shard-{_next_number(index):05d}.safetensors"
-    atomic_write(out / file, blob)
-    index["shards"].append({"file": file, "sha256": hashlib.sha256(blob).hexdigest(),
-                            "lines": [num for num, _ in group], "lengths": lengths})
+    tmp = out / f".{file}.tmp"
+    save_file(tensors, tmp)  # straight to disk: no second in-memory copy of the shard
+    del tensors
+    with open(tmp, "rb+") as f:
+        os.fsync(f.fileno())
+    digest = sha256_file(tmp)
+    os.replace(tmp, out / file)
+    index["shards"].append({"file": file, "sha256": digest, "lines": [num for num, _ in group], "lengths": lengths})
     save_index(out, index)
 
 
@@ -385,8 +388,10 @@ def _run(model, rows: list, names: list[str]) -> list:
 
 def _unpad(name: str, act, n: int):
     """One prompt's activation without its padding positions, on the CPU, float32."""
+    import torch
+
     act = act[:, :n, :n] if name.endswith(ATTN_HOOKS) else act[:n]
-    return act.detach().to("cpu", dtype=__import__("torch").float32).clone()
+    return act.detach().to("cpu", dtype=torch.float32).clone()
 
 
 def _resume(out: Path, settings: dict) -> dict | None:
