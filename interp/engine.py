@@ -346,7 +346,7 @@ def _attn_stage(w: Weights, l: int, x: Tensor, want: set, out: dict) -> Tensor:
 def _scores(w: Weights, q: Tensor, k: Tensor) -> Tensor:
     """Scaled scores [batch head query key] with -inf above the diagonal (one fused baddbmm)."""
     B, H, S, dh = q.shape
-    causal = torch.full((S, S), float("-inf"), device=q.device).triu_(1)
+    causal = torch.full((S, S), float("-inf"), dtype=q.dtype, device=q.device).triu_(1)
     flat = torch.baddbmm(causal, q.reshape(B * H, S, dh), k.reshape(B * H, S, dh).transpose(1, 2), alpha=w.scale)
     return flat.view(B, H, S, S)
 
