@@ -3,7 +3,7 @@
 Run `python -m interp.bench` (or `make bench`). For each model (zoo-4l, and a random model of
 GPT-2-small shape with the zoo tokenizer, built in a temporary directory) it times, in one run
 and on the same batch: a raw transformers forward, the interp (bridge) forward, capturing every
-hook point, capturing a filtered set, the naive per-head `run_with_hooks` sweep, TransformerLens'
+hook point and a filtered set (interp's engine, and the bridge's `run_with_cache` for comparison), the naive per-head `run_with_hooks` sweep, TransformerLens'
 `patching.get_act_patch_attn_head_out_all_pos`, and interp's fast sweep (zero ablation and
 patching). Sweeps are reported in forward-equivalents (time / bridge forward) next to the
 naive count L*H + 1 and the downstream-only bound 1 + sum_l H*(L-l)/L. It also checks that the
@@ -88,6 +88,7 @@ def bench_model(name: str, path: str, cfg: Config) -> list[dict]:
 
     import interp
     from interp import sweep as sw
+    from interp.activations import capture
 
     model = interp.load(path)
     raw = GPT2LMHeadModel.from_pretrained(model.info.path, attn_implementation="eager").eval()
@@ -100,8 +101,11 @@ def bench_model(name: str, path: str, cfg: Config) -> list[dict]:
     with torch.no_grad():
         t["raw HF forward"] = _time(lambda: raw(tokens), cfg.repeats)
         t["interp forward"] = _time(lambda: model(tokens), cfg.repeats)
-        t["capture all"] = _time(lambda: _capture(model, tokens, None), cfg.repeats)
-        t["capture filtered (resid_post)"] = _time(lambda: _capture(model, tokens, "blocks.*.hook_resid_post"), cfg.repeats)
+        t["capture all"] = _time(lambda: capture(model, tokens, engine="auto"), cfg.repeats)
+        t["capture filtered (resid_post)"] = _time(
+            lambda: capture(model, tokens, names="blocks.*.hook_resid_post", engine="auto"), cfg.repeats)
+        t["capture all via the bridge (run_with_cache)"] = _time(lambda: capture(model, tokens, engine="bridge"),
+                                                                 cfg.repeats)
     zero = sw.zero_replacement(model, tokens)
     res = {}
     t["naive sweep (run_with_hooks per head)"] = _once(lambda: res.setdefault("naive", sw.naive_sweep(model, tokens, zero, metric)))
@@ -114,17 +118,6 @@ def bench_model(name: str, path: str, cfg: Config) -> list[dict]:
     t["TL get_act_patch_attn_head_out_all_pos"] = _once(lambda: res.setdefault("tl", _tl_patch(model, tokens, corrupt, metric)))
     notes = _checks(res)
     return _rows(name, t, L, H, notes, tokens.shape)
-
-
-def _capture(model, tokens, names):
-    """interp's capture on a token batch (as `interp.capture` does for strings)."""
-    from contextlib import nullcontext
-
-    from interp.activations import attn_result, select_names
-
-    wanted = set(select_names(model, names))
-    with attn_result(model) if any(n.endswith("attn.hook_result") for n in wanted) else nullcontext():
-        return model.run_with_cache(tokens, names_filter=lambda n: n in wanted)
 
 
 def _once(fn) -> float:
