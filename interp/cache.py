@@ -441,8 +441,10 @@ import shutil; shutil.rmtree(tmp)
 """
 
 
-def measure_stream(model_name: str, n_lines: int, hooks=("blocks.0.hook_resid_post",)) -> dict:
+def measure_stream(model_name: str, n_lines: int, hooks="blocks.0.hook_resid_post") -> dict:
     """Cache `n_lines` lines of zoo corpus text in a fresh Python process and measure it.
+
+    For the benchmark and the flat-memory test. `hooks` is a name, a glob or a list of names.
 
     Runs in a subprocess so that the peak resident memory (`ru_maxrss`) belongs to this job only;
     it includes the interpreter, torch and the model. Lines are written to a temporary file and
@@ -453,9 +455,13 @@ def measure_stream(model_name: str, n_lines: int, hooks=("blocks.0.hook_resid_po
     """
     import subprocess
 
-    hooks = [hooks] if isinstance(hooks, str) else list(hooks)
+    hooks = hooks if isinstance(hooks, str) else list(hooks)  # a glob string stays a glob
     result = subprocess.run([sys.executable, "-c", _MEASURE, model_name, str(n_lines), json.dumps(hooks)],
                             capture_output=True, text=True)
     if result.returncode != 0:
-        raise RuntimeError(f"measure_stream failed: {result.stderr.strip().splitlines()[-1:]}")
+        last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]
+        prefix = "interp.errors.InterpError: "
+        if last.startswith(prefix):
+            raise InterpError(last[len(prefix):])
+        raise RuntimeError(f"measure_stream failed in its subprocess: {last}")
     return json.loads(result.stdout.strip().splitlines()[-1])
