@@ -1,0 +1,135 @@
+"""Word analogies in all-MiniLM-L6-v2's input embeddings on the standard questions-words file
+(Mikolov et al. 2013, "Efficient Estimation of Word Representations in Vector Space").
+
+Run: python -m experiments.analogies
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+from experiments.common import Report, config_dict, fmt, pct
+
+
+@dataclass
+class Config:
+    model: str = "all-MiniLM-L6-v2"
+    questions: str = ""  # path to a questions-words file ("" = the copy gensim ships)
+    max_per_section: int = 0  # 0 = every question; >0 = the first n of each section (tests)
+    n_examples: int = 3  # wrong answers shown per section
+    seed: int = 0  # unused: the evaluation is deterministic (kept for config.json)
+    out: str = "reports/analogies"
+
+
+def load_questions(cfg: Config):
+    """The questions, optionally the first `max_per_section` of each section, and their source."""
+    from interp.embeddings import questions_words_path, read_questions
+
+    path = cfg.questions or str(questions_words_path())
+    qs = read_questions(path)
+    if cfg.max_per_section:
+        seen: dict[str, int] = {}
+        keep = []
+        for q in qs:
+            seen[q.section] = seen.get(q.section, 0) + 1
+            if seen[q.section] <= cfg.max_per_section:
+                keep.append(q)
+        qs = keep
+    return qs, path
+
+
+def skip_reasons(questions: pd.DataFrame) -> pd.DataFrame:
+    """Skipped questions counted per section and kind of reason (the word itself removed)."""
+    sk = questions[questions.skipped != ""]
+    kind = [re.sub(r"^'[^']*' ", "", r).split(" [")[0].split(":")[0] for r in sk.skipped]
+    kind = [re.sub(r"\d+ tokens", "several tokens", k) for k in kind]
+    return sk.assign(reason=kind).groupby(["section", "reason"], as_index=False).size().rename(columns={"size": "n"})
+
+
+def main(cfg: Config) -> dict:
+    import interp
+    from interp.embeddings import evaluate_analogies
+
+    model = interp.load(cfg.model)
+    qs, path = load_questions(cfg)
+    scores = evaluate_analogies(model, qs)
+    rep = Report("analogies", f"Analogies in {cfg.model}'s input embeddings",
+                 "How many questions-words analogies (a : b :: c : ?) does vector arithmetic b − a + c solve in "
+                 "the static input embedding of a small real sentence encoder, per section, and how many questions "
+                 "cannot be asked at all because a word is not one token?", _method(cfg, path, len(qs)))
+    secs = scores.sections.assign(order=range(len(scores.sections)))
+    secs = rep.table("sections", secs, ["order"])
+    reasons = rep.table("skip_reasons", skip_reasons(scores.questions), ["section", "reason"])
+    wrong = scores.questions[(scores.questions.skipped == "") & ~scores.questions.correct]
+    ex = wrong.groupby("section", sort=False).head(cfg.n_examples)[["section", "line", "a", "b", "c", "expected", "predicted"]]
+    ex = rep.table("wrong_examples", ex, ["section", "line"])
+    headline = _findings(rep, cfg, secs, reasons, ex)
+    rep.write(cfg.out, config_dict(cfg, cfg.model), headline)
+    return headline
+
+
+def _method(cfg: Config, path: str, n: int) -> str:
+    src = "the standard questions-words.txt shipped in gensim's test data (found by " \
+          "`interp.embeddings.questions_words_path`, installed with the `analogies` extra)" if not cfg.questions else path
+    sub = f" (first {cfg.max_per_section} per section)" if cfg.max_per_section else ""
+    return (f"Questions: {n}{sub} from {src}.\n\n"
+            "`interp.embeddings.evaluate_analogies`: for a b c d, the prediction is the word token (WordPiece "
+            "tokens that are whole lower-case words, not '##' pieces) whose input-embedding row has the highest "
+            "cosine with unit(b) − unit(a) + unit(c), the three inputs excluded; right when it is d. MiniLM is "
+            "uncased, so capitalised words are lower-cased by its tokenizer. A question with any word that is "
+            "not one token is skipped and counted; accuracy is over the evaluated questions. That subset favours "
+            "frequent words, so the numbers are not comparable with results on all 19,544 questions.")
+
+
+def _findings(rep, cfg, secs, reasons, ex) -> dict:
+    from interp.report import plots
+
+    s = secs.set_index("section")
+    ov = s.loc["overall"]
+    body = secs[secs.section != "overall"]
+    best, worst = body.sort_values("accuracy", ascending=False).iloc[0], body.sort_values("accuracy").iloc[0]
+    rep.findings += [
+        f"Overall: **{pct(ov.accuracy)}** of {int(ov.n_evaluated)} evaluated questions right; "
+        f"**{int(ov.n_skipped)} of {int(ov.n_questions)} skipped** ({pct(ov.n_skipped / ov.n_questions)}) because a word "
+        f"is not a single token. Best section: {best.section} ({pct(best.accuracy)}); worst: {worst.section} "
+        f"({pct(worst.accuracy)}).",
+        "Per section (accuracy, evaluated / questions): " + "; ".join(
+            f"{r.section} {pct(r.accuracy) if r.n_evaluated else 'n/a'} ({int(r.n_evaluated)}/{int(r.n_questions)})"
+            for r in body.itertuples()) + ".",
+    ]
+    if len(reasons):
+        top = reasons.groupby("reason", as_index=False).n.sum().sort_values(["n", "reason"], ascending=[False, True])
+        rep.findings.append("Skip reasons: " + "; ".join(f"{r.reason}: {int(r.n)}" for r in top.itertuples()) + ".")
+    if len(ex):
+        rep.findings.append("Some wrong answers: " + "; ".join(
+            f"{r.a}:{r.b} :: {r.c}:? → {r.predicted} (expected {r.expected})" for r in ex.head(6).itertuples()) + ".")
+    rep.findings.append(rep.figure("accuracy", plots.bars(body, "section", "accuracy", "analogy accuracy per section"),
+                                   "Accuracy per section over evaluated (non-skipped) questions."))
+    rep.show("Sections", secs.drop(columns="order"))
+    rep.show("Skip reasons", reasons)
+    return {"overall_accuracy": float(ov.accuracy), "n_questions": int(ov.n_questions),
+            "n_evaluated": int(ov.n_evaluated), "n_skipped": int(ov.n_skipped),
+            "by_section": {r.section: float(r.accuracy) for r in body.itertuples() if r.n_evaluated},
+            "summary": (f"{pct(ov.accuracy)} of {int(ov.n_evaluated)} questions-words analogies right in the input "
+                        f"embedding ({int(ov.n_skipped)} of {int(ov.n_questions)} skipped: a word is not one token); "
+                        f"best {best.section} {pct(best.accuracy)}, worst {worst.section} {pct(worst.accuracy)}")}
+
+
+def parse(argv=None) -> Config:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                epilog="example: python -m experiments.analogies --max-per-section 0")
+    d = Config()
+    p.add_argument("--model", default=d.model)
+    p.add_argument("--questions", default=d.questions)
+    p.add_argument("--max-per-section", type=int, default=d.max_per_section)
+    p.add_argument("--out", default=d.out)
+    a = p.parse_args(argv)
+    return Config(model=a.model, questions=a.questions, max_per_section=a.max_per_section, out=a.out)
+
+
+if __name__ == "__main__":
+    print(main(parse()))
