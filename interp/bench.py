@@ -7,7 +7,8 @@ hook point and a filtered set (interp's engine, and the bridge's `run_with_cache
 `patching.get_act_patch_attn_head_out_all_pos`, and interp's fast sweep (zero ablation and
 patching). Sweeps are reported in forward-equivalents (time / bridge forward) next to the
 naive count L*H + 1 and the downstream-only bound 1 + sum_l H*(L-l)/L. It also checks that the
-fast sweep equals the naive one and TL's patching.
+fast sweep equals the naive one and TL's patching. Last, the streaming cache's throughput and peak
+resident memory on two input sizes 10x apart (each in a fresh process).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Config:
     prompts_per_row: int = 4  # IOI sentences joined per row (~60 tokens)
     repeats: int = 5
     big_layers: int = 12
+    stream_lines: int = 200
     out: Path = OUT
     seed: int = 0
 
@@ -189,9 +191,24 @@ def _machine() -> str:
             f"torch {torch.__version__} with {torch.get_num_threads()} threads, Python {platform.python_version()}")
 
 
-def write_report(df, cfg: Config) -> Path:
+def bench_stream(cfg: Config):
+    """Streaming-cache throughput and peak RSS for two input sizes (10x apart), each in a fresh process."""
+    import pandas as pd
+
+    from interp.cache import measure_stream
+
+    rows = [{"model": "zoo-4l", "hooks": "blocks.*.hook_resid_post", **measure_stream("zoo-4l", n, "blocks.*.hook_resid_post")}
+            for n in (cfg.stream_lines, 10 * cfg.stream_lines)]
+    df = pd.DataFrame(rows)
+    df["peak_rss_growth"] = df["peak_rss_mb"] / df["peak_rss_mb"].iloc[0]
+    return df
+
+
+def write_report(df, cfg: Config, stream=None) -> Path:
     cfg.out.mkdir(parents=True, exist_ok=True)
     df.to_csv(cfg.out / "results.csv", index=False)
+    if stream is not None:
+        stream.to_csv(cfg.out / "stream.csv", index=False)
     table = df.assign(seconds=df["seconds"].round(4), ratio_to_raw_forward=df["ratio_to_raw_forward"].round(2),
                       forward_equivalents=df["forward_equivalents"].round(2)).astype(object).fillna("")
     text = ["# interp benchmark", "",
@@ -200,10 +217,22 @@ def write_report(df, cfg: Config) -> Path:
             f"after a warm-up, fast sweeps the median of {max(1, cfg.repeats // 2)} after a warm-up, the naive loop and TL "
             "patching one run each. Ratios, not seconds, are the result: the machine is shared.",
             "`forward_equivalents` = time / interp (bridge) forward; `ratio_to_raw_forward` = time / plain "
-            "transformers forward.", "", *_summary(df), "## All measurements", "",
+            "transformers forward.", "", *_summary(df), *_stream_summary(stream), "## All measurements", "",
             table.to_markdown(index=False) if _has_tabulate() else "```\n" + table.to_string(index=False) + "\n```", ""]
     (cfg.out / "README.md").write_text("\n".join(text))
     return cfg.out
+
+
+def _stream_summary(stream) -> list[str]:
+    if stream is None or not len(stream):
+        return []
+    small, large = stream.iloc[0], stream.iloc[-1]
+    growth = large["peak_rss_mb"] / small["peak_rss_mb"] - 1
+    return ["### streaming cache (`interp cache`, zoo-4l, every resid_post)", "",
+            f"- {int(small['n_lines'])} lines: {small['tokens_per_s']:.0f} tokens/s, peak RSS {small['peak_rss_mb']:.0f} MB; "
+            f"{int(large['n_lines'])} lines: {large['tokens_per_s']:.0f} tokens/s, peak RSS {large['peak_rss_mb']:.0f} MB",
+            f"- peak RSS for 10x the input grows {100 * growth:.1f}% (target <= 10%: {'met' if growth <= 0.10 else 'NOT met'})",
+            ""]
 
 
 def _has_tabulate() -> bool:
@@ -221,7 +250,7 @@ def main(cfg: Config) -> Path:
     rows = bench_model("zoo-4l", "zoo-4l", cfg)
     with tempfile.TemporaryDirectory() as tmp:
         rows += bench_model(f"random GPT-2-small shape ({cfg.big_layers} layers)", _big_model_dir(tmp, cfg.big_layers), cfg)
-    out = write_report(pd.DataFrame(rows), cfg)
+    out = write_report(pd.DataFrame(rows), cfg, bench_stream(cfg))
     print((out / "README.md").read_text())
     return out
 
