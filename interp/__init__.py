@@ -14,6 +14,11 @@ Analyses, one module each, each returning tidy pandas DataFrames:
     interp.attribution  direct logit attribution and the logit lens
     interp.sampling     temperature, entropy and seeded sampling
 
+Plumbing: interp.engine (plain-torch GPT-2 forward for fast capture and sweeps), interp.sweep
+(downstream-only head sweeps and patching), interp.cache (streaming activation cache to
+safetensors shards), interp.tokens (one resolver for user-given tokens), interp.report (offline
+HTML pages and research reports).
+
 Dimension names follow TransformerLens: batch, pos, d_model, layer, head, d_head, d_vocab,
 query (= pos of the attending token), key (= pos attended to).
 """
