@@ -110,16 +110,13 @@ def set_ablations(model, P, io, s, head_sets, mode: str, chunk: int = 20) -> lis
 
 
 def _put(mask, value):
-    def hook(z, hook=None):
-        return torch_where(mask[:, None, :, None], value.to(z.dtype), z)
-
-    return hook
-
-
-def torch_where(cond, a, b):
+    """hook_z hook: rows/heads where `mask` [batch head] is set take `value` [batch pos head d_head]."""
     import torch
 
-    return torch.where(cond, a, b)
+    def hook(z, hook=None):
+        return torch.where(mask[:, None, :, None], value.to(z.dtype), z)
+
+    return hook
 
 
 def random_draws(top, n_heads: int, n: int, seed: int) -> list[list[tuple[int, int]]]:
