@@ -39,8 +39,8 @@ def _svg(fig) -> str:
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context(_STYLE):
-        fig.savefig(buf, format="svg")
+    with matplotlib.rc_context({**_STYLE, "svg.hashsalt": "interp"}):  # stable ids: same data, same bytes
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     return text[text.index("<svg"):]
 
