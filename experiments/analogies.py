@@ -1,5 +1,6 @@
 """Word analogies in all-MiniLM-L6-v2's input embeddings on the standard questions-words file
-(Mikolov et al. 2013, "Efficient Estimation of Word Representations in Vector Space").
+(Mikolov et al. 2013, "Efficient Estimation of Word Representations in Vector Space"), with
+zoo-4l's embedding on the same file for contrast.
 
 Run: python -m experiments.analogies
 """
@@ -18,6 +19,7 @@ from experiments.common import Report, config_dict, fmt, pct
 @dataclass
 class Config:
     model: str = "all-MiniLM-L6-v2"
+    contrast: str = "zoo-4l"  # a second model on the same questions ("" = none)
     questions: str = ""  # path to a questions-words file ("" = the copy gensim ships)
     max_per_section: int = 0  # 0 = every question; >0 = the first n of each section (tests)
     n_examples: int = 3  # wrong answers shown per section
@@ -54,21 +56,23 @@ def main(cfg: Config) -> dict:
     import interp
     from interp.embeddings import evaluate_analogies
 
-    model = interp.load(cfg.model)
     qs, path = load_questions(cfg)
-    scores = evaluate_analogies(model, qs)
+    names = [cfg.model] + ([cfg.contrast] if cfg.contrast else [])
+    runs = {name: evaluate_analogies(interp.load(name), qs) for name in names}
+    scores = runs[cfg.model]
     rep = Report("analogies", f"Analogies in {cfg.model}'s input embeddings",
                  "How many questions-words analogies (a : b :: c : ?) does vector arithmetic b − a + c solve in "
                  "the static input embedding of a small real sentence encoder, per section, and how many questions "
                  "cannot be asked at all because a word is not one token?", _method(cfg, path, len(qs)))
-    secs = scores.sections.assign(order=range(len(scores.sections)))
-    secs = rep.table("sections", secs, ["order"])
-    reasons = rep.table("skip_reasons", skip_reasons(scores.questions), ["section", "reason"])
+    secs = pd.concat([r.sections.assign(model=n, order=range(len(r.sections))) for n, r in runs.items()])
+    secs = rep.table("sections", secs[["model", "order", *runs[cfg.model].sections.columns]], ["model", "order"])
+    reasons = pd.concat([skip_reasons(r.questions).assign(model=n) for n, r in runs.items()])
+    reasons = rep.table("skip_reasons", reasons[["model", "section", "reason", "n"]], ["model", "section", "reason"])
     wrong = scores.questions[(scores.questions.skipped == "") & ~scores.questions.correct]
     ex = wrong.groupby("section", sort=False).head(cfg.n_examples)[["section", "line", "a", "b", "c", "expected", "predicted"]]
     ex = rep.table("wrong_examples", ex, ["section", "line"])
     headline = _findings(rep, cfg, secs, reasons, ex)
-    rep.write(cfg.out, config_dict(cfg, cfg.model), headline)
+    rep.write(cfg.out, config_dict(cfg, names), headline)
     return headline
 
 
@@ -85,9 +89,11 @@ def _method(cfg: Config, path: str, n: int) -> str:
             "frequent words, so the numbers are not comparable with results on all 19,544 questions.")
 
 
-def _findings(rep, cfg, secs, reasons, ex) -> dict:
+def _findings(rep, cfg, all_secs, all_reasons, ex) -> dict:
     from interp.report import plots
 
+    secs = all_secs[all_secs.model == cfg.model].drop(columns="model")
+    reasons = all_reasons[all_reasons.model == cfg.model].drop(columns="model")
     s = secs.set_index("section")
     ov = s.loc["overall"]
     body = secs[secs.section != "overall"]
@@ -109,14 +115,50 @@ def _findings(rep, cfg, secs, reasons, ex) -> dict:
             f"{r.a}:{r.b} :: {r.c}:? → {r.predicted} (expected {r.expected})" for r in ex.head(6).itertuples()) + ".")
     rep.findings.append(rep.figure("accuracy", plots.bars(body, "section", "accuracy", "analogy accuracy per section"),
                                    "Accuracy per section over evaluated (non-skipped) questions."))
-    rep.show("Sections", secs.drop(columns="order"))
-    rep.show("Skip reasons", reasons)
-    return {"overall_accuracy": float(ov.accuracy), "n_questions": int(ov.n_questions),
+    contrast = _contrast(rep, cfg, all_secs, all_reasons, ov) if cfg.contrast else {}
+    rep.show("Sections", all_secs.drop(columns="order"))
+    rep.show("Skip reasons", all_reasons)
+    return {**contrast, "overall_accuracy": float(ov.accuracy), "n_questions": int(ov.n_questions),
             "n_evaluated": int(ov.n_evaluated), "n_skipped": int(ov.n_skipped),
             "by_section": {r.section: float(r.accuracy) for r in body.itertuples() if r.n_evaluated},
             "summary": (f"{pct(ov.accuracy)} of {int(ov.n_evaluated)} questions-words analogies right in the input "
                         f"embedding ({int(ov.n_skipped)} of {int(ov.n_questions)} skipped: a word is not one token); "
-                        f"best {best.section} {pct(best.accuracy)}, worst {worst.section} {pct(worst.accuracy)}")}
+                        f"best {best.section} {pct(best.accuracy)}, worst {worst.section} {pct(worst.accuracy)}"
+                        + _contrast_note(contrast))}
+
+
+def _contrast_note(c: dict) -> str:
+    if not c:
+        return ""
+    acc = "n/a" if c["contrast_accuracy"] is None else pct(c["contrast_accuracy"])
+    return f"; {c['contrast_model']} for contrast: {acc} of the {c['contrast_n_evaluated']} it can ask"
+
+
+def _contrast(rep, cfg, all_secs, all_reasons, main_overall) -> dict:
+    """The contrast model's paragraph and figure; its headline numbers."""
+    from interp.report import plots
+
+    c = all_secs[all_secs.model == cfg.contrast]
+    ov = c.set_index("section").loc["overall"]
+    done = c[(c.section != "overall") & (c.n_evaluated > 0)]
+    why = all_reasons[all_reasons.model == cfg.contrast].groupby("reason", as_index=False).n.sum()
+    why = why.sort_values(["n", "reason"], ascending=[False, True])
+    acc = pct(ov.accuracy) if ov.n_evaluated else "n/a"
+    rep.findings.append(
+        f"**Contrast, {cfg.contrast}** (same file, same method): {acc} of {int(ov.n_evaluated)} evaluated questions "
+        f"right; {int(ov.n_skipped)} of {int(ov.n_questions)} skipped ("
+        + "; ".join(f"{r.reason}: {int(r.n)}" for r in why.itertuples()) + "). Only "
+        + f"{len(done)} section(s) can be asked at all: "
+        + "; ".join(f"{r.section} {pct(r.accuracy)} ({int(r.n_evaluated)}/{int(r.n_questions)})" for r in done.itertuples())
+        + f". Its small synthetic vocabulary covers few of the file's words, so the two overall numbers "
+        f"({pct(main_overall.accuracy)} for {cfg.model}) are over different question subsets and are not comparable "
+        "head to head; compare section by section where both are evaluated.")
+    if len(done):
+        rep.findings.append(rep.figure("accuracy_contrast", plots.bars(done, "section", "accuracy",
+                                                                       f"{cfg.contrast}: accuracy per evaluated section"),
+                                       f"{cfg.contrast}: accuracy per section it can evaluate."))
+    return {"contrast_model": cfg.contrast, "contrast_accuracy": float(ov.accuracy) if ov.n_evaluated else None,
+            "contrast_n_evaluated": int(ov.n_evaluated)}
 
 
 def parse(argv=None) -> Config:
@@ -124,11 +166,12 @@ def parse(argv=None) -> Config:
                                 epilog="example: python -m experiments.analogies --max-per-section 0")
     d = Config()
     p.add_argument("--model", default=d.model)
+    p.add_argument("--contrast", default=d.contrast)
     p.add_argument("--questions", default=d.questions)
     p.add_argument("--max-per-section", type=int, default=d.max_per_section)
     p.add_argument("--out", default=d.out)
     a = p.parse_args(argv)
-    return Config(model=a.model, questions=a.questions, max_per_section=a.max_per_section, out=a.out)
+    return Config(model=a.model, contrast=a.contrast, questions=a.questions, max_per_section=a.max_per_section, out=a.out)
 
 
 if __name__ == "__main__":
