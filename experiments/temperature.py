@@ -24,8 +24,8 @@ PROMPTS = {
 @dataclass
 class Config:
     model: str = "zoo-4l"
-    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0])
-    sample_temperatures: list[float] = field(default_factory=lambda: [0.0, 0.5, 1.0, 2.0])
+    temperatures: list[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.7, 1.0, 1.5, 2.0, 4.0])
+    sample_temperatures: list[float] = field(default_factory=lambda: [0.0, 0.7, 1.0, 1.5])
     n_samples: int = 5
     max_new_tokens: int = 12
     seed: int = 0
