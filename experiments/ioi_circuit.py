@@ -32,6 +32,7 @@ class Config:
     n_eval: int = 100
     k: int = 3
     n_random: int = 200
+    n_check: int = 3  # random draws also ablated with interp.ablation.ablate, to check the batched helper
     mode: str = "mean"  # headline ablation; "zero" is reported alongside
     seed: int = 0
     out: str = "reports/ioi_circuit"
@@ -119,6 +120,24 @@ def _put(mask, value):
     return hook
 
 
+QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+
+
+def quantiles(cut: pd.Series) -> pd.DataFrame:
+    """Quantiles (and the mean, as quantile -1) of the random draws' cut."""
+    rows = [{"quantile": q, "cut": float(cut.quantile(q))} for q in QUANTILES]
+    return pd.DataFrame([{"quantile": -1.0, "cut": float(cut.mean())}] + rows)
+
+
+def _check_batched(model, ev, sets, values, mode: str) -> None:
+    """The batched helper must agree with interp.ablation.ablate on the first sets."""
+    for heads, value in zip(sets, values):
+        ref = cut(model, *ev, heads, mode)["ablated"]
+        if abs(value - ref) > 1e-3:
+            raise RuntimeError(f"batched set ablation of {heads} disagrees with interp.ablation.ablate by "
+                               f"{abs(value - ref):.3g}")
+
+
 def random_draws(top, n_heads: int, n: int, seed: int) -> list[list[tuple[int, int]]]:
     """n sets with one random non-top head from each top head's layer (seeded)."""
     rng = random.Random(seed)
@@ -154,14 +173,13 @@ def main(cfg: Config) -> dict:
     draws = random_draws(top, model.cfg.n_heads, cfg.n_random, cfg.seed)
     values = set_ablations(model, *ev, [top] + draws, cfg.mode)
     clean = float(main_rows.set_index(["set", "mode"]).loc[("top (sweep)", cfg.mode), "clean"])
-    check = abs(values[0] - float(main_rows.set_index(["set", "mode"]).loc[("top (sweep)", cfg.mode), "ablated"]))
-    if check > 1e-3:
-        raise RuntimeError(f"batched set ablation disagrees with interp.ablation.ablate by {check:.3g}")
+    _check_batched(model, ev, [top] + draws[:cfg.n_check], values, cfg.mode)
     rnd = pd.DataFrame({"draw": range(len(draws)), "heads": ["+".join(f"L{a}H{b}" for a, b in d) for d in draws],
                         "clean": clean, "ablated": values[1:]})
     rnd["cut"] = (rnd.clean - rnd.ablated) / rnd.clean
     rnd = rep.table("random_ablation", rnd, ["draw"])
-    headline = _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla)
+    quant = rep.table("random_quantiles", quantiles(rnd.cut), ["quantile"])
+    headline = _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla, quant)
     rep.write(cfg.out, config_dict(cfg, cfg.model), headline)
     return headline
 
@@ -184,7 +202,7 @@ def _method(cfg: Config) -> str:
             "constant (e.g. attending to BOS) look important under it although they carry no IOI information.")
 
 
-def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla) -> dict:
+def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla, quant) -> dict:
     from interp.report import plots
 
     lab = lambda hs: "+".join(f"L{a}H{b}" for a, b in hs)  # noqa: E731
@@ -209,7 +227,8 @@ def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla) -> dict:
         f"The top {cfg.k} by DLA alone ({lab(top_dla)}) cut {pct(dla_cut)}: the DLA ranking names the final writer "
         "but not the earlier heads it depends on.",
         f"**{cfg.n_random} random draws** of {cfg.k} heads from the same layers cut **{pct(mean_r)} on average** "
-        f"(median {pct(rnd.cut.median())}, 95th percentile {pct(p95)}, max {pct(rnd.cut.max())}); "
+        "(quantiles: " + ", ".join(f"{_qname(q)} {pct(v)}" for q, v in zip(quant["quantile"], quant.cut) if q >= 0)
+        + "); "
         f"{pct(above)} of draws cut as much as the top heads.",
         f"Zero-ablation sweep, for comparison: its top heads are " +
         ", ".join(f"L{a}H{b} (−{fmt(-v)})" for a, b, v in zip(z.layer.head(cfg.k), z['head'].head(cfg.k), z.delta.head(cfg.k))) +
@@ -226,11 +245,16 @@ def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla) -> dict:
     rep.findings.append(rep.figure("dla", plots.heatmap(dla, "layer", "head", "dla", "direct logit attribution to IO − S"),
                                    "Mean direct logit attribution per head on the selection prompts."))
     rep.show("Top heads ablated on the evaluation set", main_rows)
+    rep.show(f"Quantiles of the cut over {len(rnd)} random same-layer draws", quant)
     return {"top_heads": lab(top), "clean_logit_diff": clean, "top_cut": head_cut, "top_cut_zero": zero_cut,
             "dla_top_cut": dla_cut, "random_mean_cut": float(mean_r), "random_p95_cut": float(p95),
             "n_random": int(len(rnd)), "meets_50_and_10": bool(head_cut >= 0.5 and mean_r < 0.1),
             "summary": (f"ablating {lab(top)} ({cfg.mode}) cuts IO − S by {pct(head_cut)} on held-out prompts; "
                         f"{len(rnd)} random same-layer triples cut {pct(mean_r)} on average")}
+
+
+def _qname(q: float) -> str:
+    return {0.0: "min", 0.5: "median", 1.0: "max"}.get(float(q), f"{100 * q:g}%")
 
 
 def _zero_only(z, m, k: int) -> str:
