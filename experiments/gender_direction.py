@@ -102,6 +102,19 @@ def analogy_rows(model, name: str, train, held) -> pd.DataFrame:
     return scores.sections.assign(model=name)
 
 
+CLASSIC = [("man", "woman", "king", "queen"), ("man", "woman", "prince", "princess"), ("man", "woman", "uncle", "aunt"),
+           ("man", "woman", "son", "daughter"), ("woman", "man", "queen", "king"), ("woman", "man", "girl", "boy")]
+
+
+def classic_rows(model, name: str) -> pd.DataFrame:
+    """The textbook questions (c − a + b, e.g. king − man + woman), one row each: prediction or skip reason."""
+    from interp.embeddings import evaluate_analogies, parse_questions
+
+    lines = [": classic"] + [" ".join(q) for q in CLASSIC]
+    q = evaluate_analogies(model, parse_questions("\n".join(lines) + "\n", "classic gender analogies")).questions
+    return q.assign(model=name)
+
+
 def layer_rows(model, name: str, pairs, template: str, n_seeds: int) -> pd.DataFrame:
     """Held-out probe accuracy per residual stage, averaged over seeded word splits."""
     from interp.embeddings import probe_residual
@@ -124,12 +137,13 @@ def main(cfg: Config) -> dict:
     real_pairs, dropped = single_token_pairs(real, ENGLISH_PAIRS)
     splits = {cfg.zoo_model: (zoo, gender_pairs("train"), gender_pairs("held_out")),
               cfg.real_model: (real, *split_pairs(real_pairs, cfg.heldout_fraction, cfg.seed))}
-    acc, proj, ana, layers = [], [], [], []
+    acc, proj, ana, layers, classic = [], [], [], [], []
     for name, (model, train, held) in splits.items():
         rows, p = accuracy_rows(model, name, train, held)
         acc += rows
         proj.append(p)
         ana.append(analogy_rows(model, name, train, held))
+        classic.append(classic_rows(model, name))
         tmpl = cfg.template if name == cfg.zoo_model else cfg.template.lower()
         layers.append(layer_rows(model, name, train + held, tmpl, cfg.n_probe_seeds))
     rep = Report("gender_direction", "A gender direction: zoo-4l vs all-MiniLM-L6-v2",
@@ -143,13 +157,29 @@ def main(cfg: Config) -> dict:
     ana = rep.table("analogies", pd.concat(ana)[["model", "section", "n_questions", "n_evaluated", "n_skipped",
                                                  "n_correct", "accuracy"]], ["model", "section"])
     layers = rep.table("probe_by_layer", pd.concat(layers), ["model", "stage"])
+    classic = rep.table("classic_analogies", pd.concat(classic)[["model", "line", "a", "b", "c", "expected", "predicted",
+                                                                 "correct", "skipped"]], ["model", "line"])
     pairs = rep.table("pairs", pd.DataFrame([{"model": n, "male": m, "female": f, "split": s}
                                              for n, (_, tr, he) in splits.items()
                                              for s, ps in (("train", tr), ("held_out", he)) for m, f in ps]),
                       ["model", "split", "male"])
     headline = _findings(rep, cfg, acc, proj, ana, layers, pairs)
+    rep.findings.insert(len(rep.findings) - 3, _classic_text(classic))
+    rep.show("Classic analogies", classic)
     rep.write(cfg.out, config_dict(cfg, [cfg.zoo_model, cfg.real_model]), headline)
     return headline
+
+
+def _classic_text(classic: pd.DataFrame) -> str:
+    """One sentence per model: each textbook question and what the embedding answers."""
+    parts = []
+    for name, g in classic.groupby("model", sort=True):
+        done = g[g.skipped.isna() | (g.skipped.astype(str) == "")]
+        items = [f"{r.c} − {r.a} + {r.b} → {r.predicted} ({'right' if r.correct else 'expected ' + r.expected})"
+                 for r in done.itertuples()]
+        skip = f"; {len(g) - len(done)} skipped (a word is not one token)" if len(g) > len(done) else ""
+        parts.append(f"{name}: {int(done.correct.sum())}/{len(done)} — " + "; ".join(items) + skip)
+    return "Textbook analogies (nearest word to c − a + b, inputs excluded): " + ". ".join(parts) + "."
 
 
 def _method(cfg, splits, dropped) -> str:
@@ -165,7 +195,8 @@ def _method(cfg, splits, dropped) -> str:
             "side of its threshold the word's projection falls (`interp.embeddings.project`); accuracy is "
             "reported on train and held-out words.\n\n"
             "Analogies: `interp.embeddings.evaluate_analogies` on questions a:b :: c:? with (a, b) a train pair "
-            "and (c, d) a held-out pair, male→female and female→male.\n\n"
+            "and (c, d) a held-out pair, male→female and female→male; plus six textbook questions "
+            "(king − man + woman etc.) shown one by one.\n\n"
             f"Residual stream: `interp.embeddings.probe_residual` with template {cfg.template!r} (lower-cased for "
             f"the uncased MiniLM) on all pairs' words, at the word's position after the embedding (stage 0) and "
             f"after each block; held-out accuracy averaged over {cfg.n_probe_seeds} seeded word splits (30% held out).")
