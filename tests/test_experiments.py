@@ -3,6 +3,7 @@ the same seed gives byte-identical CSVs."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import sys
@@ -31,9 +32,30 @@ def _run(name: str, out):
     return module.main(module.Config(out=str(out), **TINY[name]))
 
 
+@pytest.fixture(scope="module")
+def shared_models():
+    """Each model is loaded once for the whole module (MiniLM takes a while): `interp.load` is
+    wrapped in a cache while these tests run. The experiments leave models unchanged, so sharing is safe."""
+    import interp
+
+    cache: dict = {}
+    original = interp.load
+
+    def load(name, *args, **kwargs):
+        if args or kwargs:
+            return original(name, *args, **kwargs)
+        if name not in cache:
+            cache[name] = original(name)
+        return cache[name]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(interp, "load", load)
+        yield cache
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_experiment_writes_a_reproducible_report(name, tmp_path):
+def test_experiment_writes_a_reproducible_report(name, tmp_path, shared_models, unchanged):
     headline = _run(name, tmp_path / "a")
     out = tmp_path / "a"
     for f in ("README.md", "index.html", "config.json"):
@@ -49,7 +71,10 @@ def test_experiment_writes_a_reproducible_report(name, tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["versions"]["torch"] and config["headline"]["summary"] == headline["summary"]
     assert 'id="circuitsvis-bundle"' not in (out / "index.html").read_text()  # static pages: no bundle
-    _run(name, tmp_path / "b")
+    with contextlib.ExitStack() as stack:  # the rerun leaves every model it used unchanged, no hooks left
+        for model in list(shared_models.values()):
+            stack.enter_context(unchanged(model))
+        _run(name, tmp_path / "b")
     assert sorted(p.name for p in (tmp_path / "b").glob("*.csv")) == csvs
     for c in csvs:
         assert (out / c).read_bytes() == (tmp_path / "b" / c).read_bytes(), f"{c} differs between runs"
