@@ -139,10 +139,11 @@ def test_tables_shapes_and_columns(pats2):
 
 
 def test_analyses_leave_model_unchanged(zoo2l, unchanged):
-    with unchanged(zoo2l):
-        A.patterns(zoo2l, "The cat sat on the mat.")
-        A.head_scores(zoo2l, n=8)
-        A.mask_removal_effect(zoo2l, "The king said that he was tired.")
+    with unchanged(zoo2l):  # asserts on exit: parameters byte-identical, no hooks left
+        pats = A.patterns(zoo2l, "The cat sat on the mat.")
+        scores = A.head_scores(zoo2l, n=8)
+        effect = A.mask_removal_effect(zoo2l, "The king said that he was tired.")
+    assert pats.masked.shape == pats.unmasked.shape and len(scores) and len(effect)
 
 
 # ---------------------------------------------------------------- mask removal
