@@ -50,6 +50,9 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", choices=EXPERIMENTS, default=None)
     p.add_argument("--reports", default="reports")
     a = p.parse_args(argv)
+    from interp.allocator import tune
+
+    tune()  # reuse freed memory across forwards (interp.allocator)
     reports = Path(a.reports)
     for name in a.only or EXPERIMENTS:
         headline, seconds = run(name, reports)

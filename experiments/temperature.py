@@ -128,4 +128,7 @@ def parse(argv=None) -> Config:
 
 
 if __name__ == "__main__":
+    from interp.allocator import tune
+
+    tune()  # reuse freed memory across forwards (interp.allocator)
     print(main(parse()))

@@ -6,6 +6,7 @@ Public API (imported lazily, so `import interp` is instant):
     hook_points(model)                    -> DataFrame of every hook point (activations.py)
     capture(model, prompts, names=None)   -> Activations: every chosen activation + tokens
     InterpError                           -> the one user-facing error type (errors.py)
+    tune_allocator()                      -> keep freed memory for reuse (allocator.py; faster CPU sweeps)
 
 Analyses, one module each, each returning tidy pandas DataFrames:
     interp.embeddings   nearest neighbours, analogies, directions and probes
@@ -24,13 +25,14 @@ query (= pos of the attending token), key (= pos attended to).
 """
 
 __version__ = "0.1.0"
-__all__ = ["load", "hook_points", "capture", "InterpError", "__version__"]
+__all__ = ["load", "hook_points", "capture", "InterpError", "tune_allocator", "__version__"]
 
 _LAZY = {
     "load": ("interp.models", "load"),
     "hook_points": ("interp.activations", "hook_points"),
     "capture": ("interp.activations", "capture"),
     "InterpError": ("interp.errors", "InterpError"),
+    "tune_allocator": ("interp.allocator", "tune"),
 }
 
 

@@ -73,7 +73,7 @@ def replacement(model, tokens: Tensor, lengths: Sequence[int], mode: Mode, refer
         raise InterpError(f"{mode} ablation over a single prompt uses that prompt's own head outputs; "
                           "pass reference prompts (CLI: --reference) or several prompts")
     ref_tokens, ref_lengths = (tokens, list(lengths)) if reference is None else _tokens(model, reference)
-    _, z_ref, _ = clean_run(model, ref_tokens)  # [layer ref pos head d_head]
+    z_ref, _ = clean_run(model, ref_tokens)  # [layer ref pos head d_head]
     if mode == "mean":
         return _mean(z_ref, ref_lengths, tokens, lengths)
     return _resample(z_ref, tokens, seed, exclude_self=reference is None)

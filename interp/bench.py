@@ -7,8 +7,11 @@ hook point and a filtered set (interp's engine, and the bridge's `run_with_cache
 `patching.get_act_patch_attn_head_out_all_pos`, and interp's fast sweep (zero ablation and
 patching). Sweeps are reported in forward-equivalents (time / bridge forward) next to the
 naive count L*H + 1 and the downstream-only bound 1 + sum_l H*(L-l)/L. It also checks that the
-fast sweep equals the naive one and TL's patching. Last, the streaming cache's throughput and peak
-resident memory on two input sizes 10x apart (each in a fresh process).
+fast sweep equals the naive one and TL's patching. Everything is measured twice in the same
+process: first with glibc's default allocator settings (the 12-layer model without its
+minutes-long sweeps), then after `interp.tune_allocator()` (see `interp.allocator`), which the
+`interp` command applies. Last, the streaming cache's throughput and peak resident memory on two
+input sizes 10x apart (each in a fresh `interp cache` process).
 """
 
 from __future__ import annotations
@@ -83,8 +86,9 @@ def _equal_length(model, clean: list[str], corrupted: list[str]):
     return a[:, :width], b[:, :width]
 
 
-def bench_model(name: str, path: str, cfg: Config) -> list[dict]:
-    """Rows (model, measure, seconds, ratio_raw, forward_equivalents, note) for one model."""
+def bench_model(name: str, path: str, cfg: Config, allocator: str, sweeps: bool = True) -> list[dict]:
+    """Rows (model, allocator, measure, seconds, ratio_raw, forward_equivalents, note) for one
+    model: forwards and captures, and (if `sweeps`) the naive, TL and fast head sweeps."""
     import torch
     from transformers import GPT2LMHeadModel
 
@@ -108,18 +112,22 @@ def bench_model(name: str, path: str, cfg: Config) -> list[dict]:
             lambda: capture(model, tokens, names="blocks.*.hook_resid_post", engine="auto"), cfg.repeats)
         t["capture all via the bridge (run_with_cache)"] = _time(lambda: capture(model, tokens, engine="bridge"),
                                                                  cfg.repeats)
+    if not sweeps:
+        return _rows(name, allocator, t, L, H, {}, tokens.shape)
     zero = sw.zero_replacement(model, tokens)
     res = {}
-    t["naive sweep (run_with_hooks per head)"] = _once(lambda: res.setdefault("naive", sw.naive_sweep(model, tokens, zero, metric)))
     fast_repeats = max(1, cfg.repeats // 2)  # cheap enough to warm up and repeat
+    naive = lambda: res.__setitem__("naive", sw.naive_sweep(model, tokens, zero, metric))  # noqa: E731
+    # a small model's naive loop is timed like the fast sweep; a large one's once (minutes)
+    t["naive sweep (run_with_hooks per head)"] = _time(naive, fast_repeats) if L * H <= 64 else _once(naive)
     t["interp fast sweep (zero ablation)"] = _time(lambda: res.__setitem__("fast", sw.fast_sweep(model, tokens, zero, metric)),
                                                    fast_repeats)
-    _, z_clean, _ = sw.clean_run(model, tokens)
+    z_clean, _ = sw.clean_run(model, tokens)
     t["interp fast sweep (patching)"] = _time(lambda: res.__setitem__("patch", sw.fast_sweep(model, corrupt, z_clean, metric)),
                                               fast_repeats)
     t["TL get_act_patch_attn_head_out_all_pos"] = _once(lambda: res.setdefault("tl", _tl_patch(model, tokens, corrupt, metric)))
     notes = _checks(res)
-    return _rows(name, t, L, H, notes, tokens.shape)
+    return _rows(name, allocator, t, L, H, notes, tokens.shape)
 
 
 def _once(fn) -> float:
@@ -149,34 +157,36 @@ def _checks(res: dict) -> dict:
             "interp fast sweep (patching)": f"max |fast - TL patching| = {patch_vs_tl:.1e}"}
 
 
-def _rows(name, t, L, H, notes, shape) -> list[dict]:
+def _rows(name, allocator, t, L, H, notes, shape) -> list[dict]:
     fwd, raw = t["interp forward"], t["raw HF forward"]
-    rows = [{"model": name, "measure": k, "seconds": v, "ratio_to_raw_forward": v / raw,
+    key = {"model": name, "allocator": allocator}
+    rows = [{**key, "measure": k, "seconds": v, "ratio_to_raw_forward": v / raw,
              "forward_equivalents": v / fwd, "note": notes.get(k, "")} for k, v in t.items()]
     bound = 1 + sum(H * (L - l) / L for l in range(L))
-    rows.append({"model": name, "measure": "naive count L*H + 1", "forward_equivalents": L * H + 1,
+    rows.append({**key, "measure": "naive count L*H + 1", "forward_equivalents": L * H + 1,
                  "note": f"{L} layers x {H} heads"})
-    rows.append({"model": name, "measure": "downstream-only bound 1 + sum_l H(L-l)/L", "forward_equivalents": bound,
+    rows.append({**key, "measure": "downstream-only bound 1 + sum_l H(L-l)/L", "forward_equivalents": bound,
                  "note": f"batch {shape[0]} x {shape[1]} tokens"})
     return rows
 
 
 def _summary(df) -> list[str]:
-    """Headline lines: targets against what was measured."""
+    """Headline lines: targets against what was measured, per model and allocator setting."""
     lines = []
-    for name, g in df.groupby("model", sort=False):
+    for (name, allocator), g in df.groupby(["model", "allocator"], sort=False):
         v = dict(zip(g["measure"], g["forward_equivalents"]))
         r = dict(zip(g["measure"], g["ratio_to_raw_forward"]))
-        naive, fast = v["naive sweep (run_with_hooks per head)"], v["interp fast sweep (zero ablation)"]
-        bound = v["downstream-only bound 1 + sum_l H(L-l)/L"]
-        lines += [f"### {name}", "",
-                  f"- fast sweep vs naive loop: **{naive / fast:.1f}x faster** (target >= 5x: "
-                  f"{'met' if naive / fast >= 5 else 'NOT met'})",
-                  f"- fast sweep cost: {fast:.1f} forward-equivalents vs bound {bound:.1f} and naive count "
-                  f"{v['naive count L*H + 1']:.0f} ({'at or below' if fast <= bound else 'ABOVE'} the bound)",
-                  f"- TL patching: {v['TL get_act_patch_attn_head_out_all_pos']:.1f} forward-equivalents; "
-                  f"fast patching {v['interp fast sweep (patching)']:.1f}",
-                  f"- capture all: {r['capture all']:.2f}x raw forward (target <= 1.3x: "
+        lines += [f"### {name}, allocator: {allocator}", ""]
+        if "interp fast sweep (zero ablation)" in v:
+            naive, fast = v["naive sweep (run_with_hooks per head)"], v["interp fast sweep (zero ablation)"]
+            bound = v["downstream-only bound 1 + sum_l H(L-l)/L"]
+            lines += [f"- fast sweep vs naive loop: **{naive / fast:.1f}x faster** (target >= 5x: "
+                      f"{'met' if naive / fast >= 5 else 'NOT met'})",
+                      f"- fast sweep cost: {fast:.1f} forward-equivalents vs bound {bound:.1f} and naive count "
+                      f"{v['naive count L*H + 1']:.0f} ({'at or below' if fast <= bound else 'ABOVE'} the bound)",
+                      f"- TL patching: {v['TL get_act_patch_attn_head_out_all_pos']:.1f} forward-equivalents; "
+                      f"fast patching {v['interp fast sweep (patching)']:.1f}"]
+        lines += [f"- capture all: {r['capture all']:.2f}x raw forward (target <= 1.3x: "
                   f"{'met' if r['capture all'] <= 1.3 else 'NOT met'}); filtered: "
                   f"{r['capture filtered (resid_post)']:.2f}x (target <= 1.05x: "
                   f"{'met' if r['capture filtered (resid_post)'] <= 1.05 else 'NOT met'}); "
@@ -214,8 +224,9 @@ def write_report(df, cfg: Config, stream=None) -> Path:
     text = ["# interp benchmark", "",
             f"Run {datetime.date.today().isoformat()} by `python -m interp.bench` on {_machine()}.",
             f"Batch {cfg.batch} rows of {cfg.prompts_per_row} IOI sentences; forwards are the median of {cfg.repeats} "
-            f"after a warm-up, fast sweeps the median of {max(1, cfg.repeats // 2)} after a warm-up, the naive loop and TL "
-            "patching one run each. Ratios, not seconds, are the result: the machine is shared.",
+            f"after a warm-up; sweeps on zoo-4l (naive and fast) the median of {max(1, cfg.repeats // 2)} after a warm-up; "
+            "on the 12-layer model the naive loop and TL patching run once each. Ratios, not seconds, are the result: "
+            "the machine is shared.",
             "`forward_equivalents` = time / interp (bridge) forward; `ratio_to_raw_forward` = time / plain "
             "transformers forward.", "", *_summary(df), *_stream_summary(stream), "## All measurements", "",
             table.to_markdown(index=False) if _has_tabulate() else "```\n" + table.to_string(index=False) + "\n```", ""]
@@ -244,12 +255,21 @@ def _has_tabulate() -> bool:
 
 
 def main(cfg: Config) -> Path:
+    """Measure with glibc's default allocator settings first, then with `interp.tune_allocator()`
+    (a process-wide change that cannot be undone, hence this order), then the streaming cache."""
     os.environ["TQDM_DISABLE"] = "1"
     import pandas as pd
 
-    rows = bench_model("zoo-4l", "zoo-4l", cfg)
+    from interp.allocator import tune
+
+    big = f"random GPT-2-small shape ({cfg.big_layers} layers)"
     with tempfile.TemporaryDirectory() as tmp:
-        rows += bench_model(f"random GPT-2-small shape ({cfg.big_layers} layers)", _big_model_dir(tmp, cfg.big_layers), cfg)
+        path = _big_model_dir(tmp, cfg.big_layers)
+        rows = bench_model("zoo-4l", "zoo-4l", cfg, "glibc default")
+        rows += bench_model(big, path, cfg, "glibc default", sweeps=False)  # its sweeps take minutes
+        allocator = "tuned (interp.tune_allocator)" if tune() else "glibc default (tuning unavailable)"
+        rows += bench_model("zoo-4l", "zoo-4l", cfg, allocator)
+        rows += bench_model(big, path, cfg, allocator)
     out = write_report(pd.DataFrame(rows), cfg, bench_stream(cfg))
     print((out / "README.md").read_text())
     return out

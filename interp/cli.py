@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return 2
+    from interp.allocator import tune
     from interp.errors import InterpError
 
+    tune()  # reuse freed activation memory (interp.allocator); the command is the whole process
     try:
         args.run(args)
     except InterpError as e:

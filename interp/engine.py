@@ -45,6 +45,9 @@ from interp.errors import InterpError
 
 _ACTS = {"gelu_new": lambda x: F.gelu(x, approximate="tanh"), "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
          "gelu": F.gelu, "relu": F.relu}
+_ACTS_INPLACE = {"gelu_new": lambda x: torch.ops.aten.gelu_(x, approximate="tanh"),
+                 "gelu_fast": lambda x: torch.ops.aten.gelu_(x, approximate="tanh"),
+                 "gelu": torch.ops.aten.gelu_, "relu": torch.relu_}
 _LAYER = re.compile(r"^blocks\.(\d+)\.(.+)$")
 # Hook points (within a block) computed by the MLP half; the rest belong to the attention half.
 _MLP_PART = ("ln2.", "mlp.", "hook_mlp_out", "hook_resid_post")
@@ -86,6 +89,7 @@ class Weights:
     W_U: Tensor  # [d_model d_vocab]
     b_U: Tensor
     act: Callable
+    act_: Callable  # the same activation, in place
     eps: float
     scale: float
     n_heads: int
@@ -172,7 +176,8 @@ def _extract(model) -> Weights:
         o=[(cut(WO[l].reshape(-1, d)), cut(bO[l])) for l in L], W_O=cut(WO),
         mlp=[(cut(W_in[l]), cut(b_in[l]), cut(W_out[l]), cut(b_out[l])) for l in L],
         ln1=[_ln_weights(sd, f"blocks.{l}.ln1") for l in L], ln2=[_ln_weights(sd, f"blocks.{l}.ln2") for l in L],
-        ln_f=_ln_weights(sd, "ln_final"), W_U=cut(model.W_U), b_U=cut(model.b_U), act=_ACTS[c.act_fn], eps=c.eps,
+        ln_f=_ln_weights(sd, "ln_final"), W_U=cut(model.W_U), b_U=cut(model.b_U), act=_ACTS[c.act_fn],
+        act_=_ACTS_INPLACE[c.act_fn], eps=c.eps,
         scale=1 / math.sqrt(c.d_head) if c.use_attn_scale else 1.0, n_heads=c.n_heads, d_head=c.d_head)
 
 
@@ -194,9 +199,13 @@ def layer_norm(x: Tensor, wb: tuple, eps: float) -> Tensor:
 
 
 def mlp(w: Weights, l: int, x: Tensor) -> Tensor:
-    """x + MLP_l(LN2(x)) for x [..., d_model]."""
+    """x + MLP_l(LN2(x)) for x [..., d_model]: biases and the residual add fused into the
+    matmuls and the activation applied in place, so the only new buffers are the hidden
+    layer and the output."""
     W_in, b_in, W_out, b_out = w.mlp[l]
-    return x + w.act(layer_norm(x, w.ln2[l], w.eps) @ W_in + b_in) @ W_out + b_out
+    flat = x.reshape(-1, x.shape[-1])
+    hidden = w.act_(torch.addmm(b_in, layer_norm(flat, w.ln2[l], w.eps), W_in))
+    return torch.addmm(flat, hidden, W_out).add_(b_out).view(x.shape)
 
 
 def attention(w: Weights, l: int, x: Tensor, last: Tensor | None = None) -> Tensor:
@@ -206,7 +215,8 @@ def attention(w: Weights, l: int, x: Tensor, last: Tensor | None = None) -> Tens
     q, k, v = _qkv(w, l, layer_norm(x, w.ln1[l], w.eps))
     if last is None:
         z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=w.scale)
-        return x + _out(w, l, z)
+        W, b = w.o[l]
+        return torch.addmm(x.reshape(B * S, -1), z.transpose(1, 2).reshape(B * S, -1), W).add_(b).view(x.shape)
     rows = torch.arange(B, device=x.device)
     allowed = torch.arange(S, device=x.device)[None, None, None, :] <= last[:, None, None, None]
     z = F.scaled_dot_product_attention(q[rows, :, last][:, :, None], k, v, attn_mask=allowed, scale=w.scale)
@@ -376,7 +386,7 @@ def _mlp_stage(w: Weights, l: int, x: Tensor, want: set, out: dict) -> Tensor:
     W_in, b_in, W_out, b_out = w.mlp[l]
     h = _ln_hooked(x, w.ln2[l], w.eps, p + "ln2.", want, out)
     pre = torch.addmm(b_in, h.reshape(-1, d), W_in)
-    post = w.act(pre)
+    post = w.act(pre) if p + "mlp.hook_pre" in want else w.act_(pre)  # in place unless pre is kept
     _put(out, want, p + "mlp.hook_pre", pre.view(B, S, -1))
     _put(out, want, p + "mlp.hook_post", post.view(B, S, -1))
     mlp_out = torch.addmm(b_out, post, W_out).view(B, S, d)

@@ -76,8 +76,8 @@ def test_mean_and_resample_from_one_reference_equal_patching(zoo2l):
 def test_mean_over_positions_when_lengths_differ(zoo2l):
     tokens, strs = to_tokens(zoo2l, [P1])
     repl = replacement(zoo2l, tokens, [len(strs[0])], "mean", reference=[P1, SHORT])
-    _, z1, _ = clean_run(zoo2l, to_tokens(zoo2l, [P1])[0])
-    _, z2, _ = clean_run(zoo2l, to_tokens(zoo2l, [SHORT])[0])
+    z1, _ = clean_run(zoo2l, to_tokens(zoo2l, [P1])[0])
+    z2, _ = clean_run(zoo2l, to_tokens(zoo2l, [SHORT])[0])
     want = torch.cat([z1[:, 0], z2[:, 0]], 1).mean(1)  # [layer head d_head] over all real positions
     assert torch.allclose(repl[:, 0, 5], want, atol=1e-6) and torch.allclose(repl[:, 0, 0], want, atol=1e-6)
 
@@ -85,7 +85,7 @@ def test_mean_over_positions_when_lengths_differ(zoo2l):
 def test_resample_takes_another_prompt_seeded(zoo2l):
     prompts = [P1, P2, "When Anna and Adam went to the park, Adam gave a ball to"]
     tokens, strs = to_tokens(zoo2l, prompts)
-    _, z, _ = clean_run(zoo2l, tokens)
+    z, _ = clean_run(zoo2l, tokens)
     repl = replacement(zoo2l, tokens, [len(s) for s in strs], "resample", seed=3)
     for i in range(3):
         sources = [j for j in range(3) if torch.equal(repl[:, i], z[:, j])]

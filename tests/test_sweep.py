@@ -22,7 +22,7 @@ def _setup(model):
 
 def _replacements(model, tokens):
     """zero, a mean over the batch, and a resample (prompt i takes prompt i+1's z)."""
-    _, z, _ = clean_run(model, tokens)
+    z, _ = clean_run(model, tokens)
     return {"zero": zero_replacement(model, tokens),
             "mean": z.mean(1, keepdim=True).expand_as(z).clone(),
             "resample": z.roll(1, dims=1).clone()}
