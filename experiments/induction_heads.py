@@ -4,7 +4,7 @@ Question: which heads of zoo-2l implement induction (Olsson et al. 2022, "In-con
 Induction Heads"), and are they what makes a repeated random sequence easy the second time?
 
 Method: random sequences of distinct words from `interp.zoo.corpus.random_pool()`, each
-repeated once. Heads are scored with `interp.attention.head_scores` (mean attention on the
+repeated once. Heads are scored with `interp.heads.head_scores` (mean attention on the
 induction / previous-token / duplicate / BOS targets). The in-context effect is the ratio
 (mean loss on the repeat) / (mean loss on the first copy); `interp.ablation.sweep` ablates each
 head alone and `interp.ablation.ablate` ablates chosen sets, with that ratio as a custom metric.
@@ -78,9 +78,9 @@ class RepeatRatio:
 
 
 def score_table(model, prompts: list[str]) -> pd.DataFrame:
-    """Head scores (interp.attention.head_scores), mean and min over the sequences."""
+    """Head scores (interp.heads.head_scores), mean and min over the sequences."""
     from interp.activations import to_tokens
-    from interp.attention import head_scores
+    from interp.heads import head_scores
 
     frames = []
     for i, p in enumerate(prompts):
@@ -174,7 +174,7 @@ def main(cfg: Config) -> dict:
 def _method(cfg: Config) -> str:
     return (f"{cfg.n_seqs} sequences of {cfg.n_tokens} distinct random words from "
             "`interp.zoo.corpus.random_pool()` (seed {s}), each repeated once after BOS. "
-            "Head classes: `interp.attention.head_scores` on every sequence (score = mean attention mass "
+            "Head classes: `interp.heads.head_scores` on every sequence (score = mean attention mass "
             "on the kind's target keys over the queries that have one), averaged.\n\n"
             "In-context effect: ratio = mean next-token loss on the repeat / on the first copy (the first "
             "word of each copy left out: it cannot be predicted in context). A ratio near 0 means the "

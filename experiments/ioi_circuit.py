@@ -7,7 +7,7 @@ Method: on selection prompts ("train" IOI templates) rank heads by direct logit 
 (`interp.ablation.sweep`, mean and zero ablation); take the top k heads of the mean-ablation
 sweep; on a disjoint evaluation set ("heldout_both": openings and actions never seen in
 training) ablate them together (`interp.ablation.ablate`) and compare with many draws of k
-random heads taken from the same layers.
+random heads taken from the same layers (`interp.ablation.ablate_sets`).
 
 Run: python -m experiments.ioi_circuit [--n-eval 100 --n-random 200 --seed 0]
 """
@@ -32,7 +32,6 @@ class Config:
     n_eval: int = 100
     k: int = 3
     n_random: int = 200
-    n_check: int = 3  # random draws also ablated with interp.ablation.ablate, to check the batched helper
     mode: str = "mean"  # headline ablation; "zero" is reported alongside
     seed: int = 0
     out: str = "reports/ioi_circuit"
@@ -77,49 +76,6 @@ def cut(model, P, io, s, heads, mode: str) -> dict:
     return {"heads": r.heads, "clean": r.clean, "ablated": r.ablated, "cut": (r.clean - r.ablated) / r.clean}
 
 
-def set_ablations(model, P, io, s, head_sets, mode: str, chunk: int = 20) -> list[float]:
-    """Mean IO − S with each head set ablated together: many sets per forward pass.
-
-    Helper for the random control (interp.ablation.ablate runs one set per call, three forward
-    passes each): the prompts are repeated once per set in a chunk, and one hook per layer
-    puts the `interp.ablation.replacement` value into the heads each copy ablates.
-    """
-    import torch
-
-    from interp.ablation import replacement
-    from interp.activations import to_tokens
-    from interp.sweep import logit_diff
-
-    tokens, strs = to_tokens(model, P)
-    lengths = [len(t) for t in strs]
-    repl = replacement(model, tokens, lengths, mode)  # [layer batch pos head d_head]
-    out = []
-    for start in range(0, len(head_sets), chunk):
-        sets = head_sets[start:start + chunk]
-        c, B = len(sets), len(P)
-        mask = torch.zeros(model.cfg.n_layers, c * B, model.cfg.n_heads, dtype=torch.bool)
-        for i, heads in enumerate(sets):
-            for layer, head in heads:
-                mask[layer, i * B:(i + 1) * B, head] = True
-        hooks = [(f"blocks.{L}.attn.hook_z", _put(mask[L], repl[L].repeat(c, 1, 1, 1)))
-                 for L in range(model.cfg.n_layers) if mask[L].any()]
-        met = logit_diff(model, list(io) * c, list(s) * c, c * B)
-        with torch.no_grad(), model.hooks(fwd_hooks=hooks):
-            values = met(model(tokens.repeat(c, 1)), tokens.repeat(c, 1), torch.tensor(lengths * c) - 1)
-        out += values.reshape(c, B).mean(1).tolist()
-    return out
-
-
-def _put(mask, value):
-    """hook_z hook: rows/heads where `mask` [batch head] is set take `value` [batch pos head d_head]."""
-    import torch
-
-    def hook(z, hook=None):
-        return torch.where(mask[:, None, :, None], value.to(z.dtype), z)
-
-    return hook
-
-
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
 
@@ -129,13 +85,11 @@ def quantiles(cut: pd.Series) -> pd.DataFrame:
     return pd.DataFrame([{"quantile": -1.0, "cut": float(cut.mean())}] + rows)
 
 
-def _check_batched(model, ev, sets, values, mode: str) -> None:
-    """The batched helper must agree with interp.ablation.ablate on the first sets."""
-    for heads, value in zip(sets, values):
-        ref = cut(model, *ev, heads, mode)["ablated"]
-        if abs(value - ref) > 1e-3:
-            raise RuntimeError(f"batched set ablation of {heads} disagrees with interp.ablation.ablate by "
-                               f"{abs(value - ref):.3g}")
+def random_sets(model, P, io, s, draws, mode: str) -> list[float]:
+    """Mean IO − S with each drawn set ablated together (batched: `interp.ablation.ablate_sets`)."""
+    from interp.ablation import ablate_sets
+
+    return ablate_sets(model, P, draws, io, s, mode=mode)["ablated"].tolist()
 
 
 def random_draws(top, n_heads: int, n: int, seed: int) -> list[list[tuple[int, int]]]:
@@ -171,11 +125,10 @@ def main(cfg: Config) -> dict:
     rows += [{"set": "top (DLA)", "mode": cfg.mode, **cut(model, *ev, top_dla, cfg.mode)}]
     main_rows = rep.table("top_ablation", pd.DataFrame(rows), ["set", "mode"])
     draws = random_draws(top, model.cfg.n_heads, cfg.n_random, cfg.seed)
-    values = set_ablations(model, *ev, [top] + draws, cfg.mode)
+    values = random_sets(model, *ev, draws, cfg.mode)
     clean = float(main_rows.set_index(["set", "mode"]).loc[("top (sweep)", cfg.mode), "clean"])
-    _check_batched(model, ev, [top] + draws[:cfg.n_check], values, cfg.mode)
     rnd = pd.DataFrame({"draw": range(len(draws)), "heads": ["+".join(f"L{a}H{b}" for a, b in d) for d in draws],
-                        "clean": clean, "ablated": values[1:]})
+                        "clean": clean, "ablated": values})
     rnd["cut"] = (rnd.clean - rnd.ablated) / rnd.clean
     rnd = rep.table("random_ablation", rnd, ["draw"])
     quant = rep.table("random_quantiles", quantiles(rnd.cut), ["quantile"])

@@ -11,7 +11,8 @@ Public API (imported lazily, so `import interp` is instant):
 Analyses, one module each, each returning tidy pandas DataFrames:
     interp.embeddings   nearest neighbours, analogies, directions and probes
     interp.ablation     zero / mean / resample head ablation (sweeps via interp.sweep)
-    interp.attention    attention with and without the causal mask, head classes
+    interp.attention    attention with and without the causal mask, mask removal
+    interp.heads        head classes: previous-token, induction, duplicate-token, BOS
     interp.attribution  direct logit attribution and the logit lens
     interp.sampling     temperature, entropy and seeded sampling
 

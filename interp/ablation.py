@@ -14,7 +14,8 @@ log-prob (`target` only), the mean next-token loss (neither), or your own
 mode, so a custom metric should compare log-probs or differences.
 
 `sweep` ablates every head alone with the fast downstream-only engine (`interp.sweep`) when the
-model is GPT-2-style, else with one hooked forward per head; `ablate` ablates a set together.
+model is GPT-2-style, else with one hooked forward per head; `ablate` ablates a set together,
+and `ablate_sets` many sets, each together, stacked along the batch.
 
 Example:
     >>> import interp
@@ -27,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -34,9 +36,9 @@ import torch
 from torch import Tensor
 
 from interp.activations import to_tokens
-from interp.errors import InterpError, check_range
+from interp.errors import InterpError, check_range, model_name
 from interp.sweep import (Metric, clean_run, custom, fast_sweep, logit_diff, logprob, loss, naive_sweep,
-                          position_mask, replace_hook, supports_fast, zero_replacement)
+                          position_mask, supports_fast, zero_replacement)
 
 Mode = Literal["zero", "mean", "resample"]
 Engine = Literal["auto", "fast", "naive"]
@@ -151,7 +153,7 @@ def sweep(model, prompts: str | Sequence[str], target=None, foil=None, *, metric
     """
     tokens, lengths = _tokens(model, prompts)
     for l in layers or ():
-        check_range("layer", l, model.cfg.n_layers, model.info.name if hasattr(model, "info") else "the model")
+        check_range("layer", l, model.cfg.n_layers, model_name(model))
     met = make_metric(model, len(lengths), target, foil, metric)
     repl = replacement(model, tokens, lengths, mode, reference, seed)
     fast = engine == "fast" or (engine == "auto" and supports_fast(model))
@@ -170,20 +172,74 @@ def ablate(model, prompts: str | Sequence[str], heads: Sequence[tuple[int, int]]
     Arguments as in `sweep`. Returns a one-row table (one per prompt with `per_prompt`) with
     heads ("L0H1+L1H3"), clean, ablated, delta and relative.
     """
-    name = model.info.name if hasattr(model, "info") else "the model"
+    return ablate_sets(model, prompts, [heads], target, foil, metric=metric, mode=mode, reference=reference,
+                       positions=positions, seed=seed, per_prompt=per_prompt)
+
+
+def ablate_sets(model, prompts: str | Sequence[str], head_sets: Sequence[Sequence[tuple[int, int]]], target=None,
+                foil=None, *, metric: Callable | None = None, mode: Mode = "zero",
+                reference: Sequence[str] | None = None, positions: Sequence[int] | None = None, seed: int = 0,
+                per_prompt: bool = False, chunk: int = 20):
+    """Ablate each of many head sets together (e.g. the random sets of a baseline control).
+
+    The prompts are repeated once per set of a chunk and stacked along the batch; one hook per
+    layer puts the replacement into the heads each copy ablates. So `chunk` sets cost one
+    forward of `chunk` times the batch instead of `chunk` forwards (a custom metric sees the
+    batch it was written for: one set per forward). Other arguments as in `sweep`.
+
+    Returns:
+        One row per set (per set and prompt with `per_prompt`): heads ("L0H1+L1H3"), clean,
+        ablated, delta and relative.
+    """
+    sets = [_check_heads(model, heads) for heads in head_sets]
+    if not sets:
+        raise InterpError("no head sets to ablate: pass head_sets=[[(layer, head), ...], ...]")
+    tokens, lengths = _tokens(model, prompts)
+    met = make_metric(model, len(lengths), target, foil, metric)
+    repl = replacement(model, tokens, lengths, mode, reference, seed)
+    where = position_mask(positions, tokens.shape[1], tokens.device)
+    last = torch.tensor(lengths, device=tokens.device) - 1
+    step = 1 if met.kind == "custom" else max(1, chunk)
+    with torch.no_grad():
+        clean = met(model(tokens), tokens, last)
+        ablated = torch.cat([_ablate_chunk(model, tokens, last, met, repl, where, sets[i:i + step])
+                             for i in range(0, len(sets), step)])
+    keys = [{"heads": "+".join(f"L{l}H{h}" for l, h in heads)} for heads in sets]
+    return _table(clean, ablated, keys, per_prompt)
+
+
+def _check_heads(model, heads) -> list[tuple[int, int]]:
+    name = model_name(model)
     heads = [(check_range("layer", l, model.cfg.n_layers, name), check_range("head", h, model.cfg.n_heads, name))
              for l, h in heads]
     if not heads:
         raise InterpError("no heads to ablate: pass heads=[(layer, head), ...]")
-    tokens, lengths = _tokens(model, prompts)
-    met = make_metric(model, len(lengths), target, foil, metric)
-    repl = replacement(model, tokens, lengths, mode, reference, seed)
-    mask = position_mask(positions, tokens.shape[1], tokens.device)
-    hooks = [replace_hook(l, [h for l2, h in heads if l2 == l], repl[l], mask) for l in sorted({l for l, _ in heads})]
-    last = torch.tensor(lengths, device=tokens.device) - 1
-    with torch.no_grad():
-        clean = met(model(tokens), tokens, last)
-        with model.hooks(fwd_hooks=hooks):
-            ablated = met(model(tokens), tokens, last)
-    label = "+".join(f"L{l}H{h}" for l, h in heads)
-    return _table(clean, ablated[None], [{"heads": label}], per_prompt)
+    return heads
+
+
+def _ablate_chunk(model, tokens: Tensor, last: Tensor, met: Metric, repl: Tensor, where: Tensor,
+                  sets: list) -> Tensor:
+    """Metric [set batch] with each set's heads ablated in its own copy of the batch."""
+    c, (B, _) = len(sets), tokens.shape
+    heads = torch.zeros(model.cfg.n_layers, c * B, model.cfg.n_heads, dtype=torch.bool, device=tokens.device)
+    for i, chosen in enumerate(sets):
+        for layer, head in chosen:
+            heads[layer, i * B:(i + 1) * B, head] = True
+    hooks = [(f"blocks.{l}.attn.hook_z", _put(heads[l][:, None, :, None] & where[None, :, None, None],
+                                              repl[l].repeat(c, 1, 1, 1)))
+             for l in range(model.cfg.n_layers) if heads[l].any()]
+    if c > 1:  # per-prompt targets repeat with the batch
+        met = dataclasses.replace(met, **{k: getattr(met, k).repeat(c) for k in ("target", "foil")
+                                          if getattr(met, k) is not None})
+    with model.hooks(fwd_hooks=hooks):
+        values = met(model(tokens.repeat(c, 1)), tokens.repeat(c, 1), last.repeat(c))
+    return values.reshape(c, B)
+
+
+def _put(mask: Tensor, value: Tensor):
+    """hook_z hook: z [batch pos head d_head] takes `value` where `mask` (broadcastable) is set."""
+
+    def hook(z, hook=None):
+        return torch.where(mask, value.to(z.dtype), z)
+
+    return hook

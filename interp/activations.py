@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-from interp.errors import InterpError, closest
+from interp.errors import InterpError, closest, model_name
 
 Names = str | Sequence[str] | Callable[[str], bool] | None
 # Aliases of other hook points, and points the bridge fires only under optional flags
@@ -95,7 +95,7 @@ def to_tokens(model, prompts: str | Sequence[str], prepend_bos: bool | None = No
     n_ctx = model.cfg.n_ctx
     too_long = [len(r) for r in rows if len(r) > n_ctx]
     if too_long:
-        name = model.info.name if hasattr(model, "info") else "the model"
+        name = model_name(model)
         raise InterpError(f"prompt is {too_long[0]} tokens but {name} takes at most {n_ctx}; "
                           "shorten it (or truncate it yourself)")
     import torch

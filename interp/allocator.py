@@ -9,9 +9,10 @@ per forward is small, those page faults are a large share of the time: on this p
 capturing every hook point of a 12-layer GPT-2-small-shaped model from 1.2-1.5x to 1.06-1.09x
 a plain forward (`make bench` reports both settings side by side).
 
-`tune()` raises the trim threshold (freed memory stays in the process, to be reused) and fixes
-the mmap threshold at glibc's maximum (32 MiB on 64-bit): blocks below it come from the heap.
-The cost is that the process keeps its peak memory instead of returning it to the system.
+`tune()` raises the trim threshold to 1 GiB (freed memory stays in the process, to be reused)
+and fixes the mmap threshold at 32 MiB, the ceiling of glibc's own adaptive threshold: blocks
+below it come from the heap, larger ones are still mapped and returned at once. The cost is
+that the process keeps up to its peak memory instead of returning it to the system.
 
 It changes the whole process, so interp never calls it on import. The `interp` command,
 `make bench` and `python -m experiments` call it; in your own script call
@@ -32,7 +33,7 @@ import ctypes
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers (malloc.h)
 TRIM_BYTES = 1 << 30
-MMAP_BYTES = 32 << 20  # glibc refuses more than HEAP_MAX_SIZE / 2 = 32 MiB on 64-bit
+MMAP_BYTES = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
 
 _tuned = False
 
@@ -48,7 +49,8 @@ def glibc():
 
 
 def tune(trim_bytes: int = TRIM_BYTES, mmap_bytes: int = MMAP_BYTES) -> bool:
-    """Keep freed memory for reuse (see the module docstring); True if glibc took both settings."""
+    """Keep freed memory for reuse (see the module docstring); True if glibc took both settings
+    (False, and nothing changed, without glibc)."""
     global _tuned
     libc = glibc()
     if libc is None:

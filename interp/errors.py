@@ -26,3 +26,9 @@ def check_range(what: str, value: int, n: int, model_name: str) -> int:
     if not isinstance(value, int) or not 0 <= value < n:
         raise InterpError(f"{what} {value} out of range: {model_name} has {what}s 0-{n - 1}")
     return value
+
+
+def model_name(model) -> str:
+    """The model's name for messages ("zoo-4l"), or "the model" when it has no `.info`."""
+    info = getattr(model, "info", None)
+    return info.name if info is not None else "the model"

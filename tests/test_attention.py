@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from interp import attention as A
+from interp import heads
 from interp.errors import InterpError
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
@@ -67,7 +68,7 @@ def test_causal_softmax_and_future_mass():
 
 def test_head_targets_on_a_crafted_sequence():
     tokens = torch.tensor([0, 5, 6, 7, 5, 6, 7])  # BOS, block, block again
-    prev, induction, dup, bos = A.head_targets(tokens)
+    prev, induction, dup, bos = heads.head_targets(tokens)
     assert induction[4].nonzero().flatten().tolist() == [2]  # 5 at 4 -> after the earlier 5 at 1
     assert induction[6].nonzero().flatten().tolist() == [4]  # 7 at 6 -> after 7 at 3 comes 5 at 4
     assert not induction[:4].any()
@@ -80,16 +81,16 @@ def test_score_heads_perfect_induction_pattern():
     tokens = torch.tensor([0, 5, 6, 7, 5, 6, 7])
     ideal = torch.zeros(7, 7)
     ideal[torch.arange(7), torch.tensor([0, 0, 1, 2, 2, 3, 4])] = 1  # induction rows 4..6, else prev/BOS
-    scores = A.score_heads(ideal[None, None], tokens)  # [kind layer head]
-    assert scores[A.HEAD_KINDS.index("induction"), 0, 0].item() == pytest.approx(1.0)
-    assert scores[A.HEAD_KINDS.index("duplicate_token"), 0, 0].item() == pytest.approx(0.0)
+    scores = heads.score_heads(ideal[None, None], tokens)  # [kind layer head]
+    assert scores[heads.HEAD_KINDS.index("induction"), 0, 0].item() == pytest.approx(1.0)
+    assert scores[heads.HEAD_KINDS.index("duplicate_token"), 0, 0].item() == pytest.approx(0.0)
 
 
 def test_input_checks_need_no_model():
     with pytest.raises(InterpError, match="one prompt"):
         A.patterns(None, ["a", "b"])
     with pytest.raises(InterpError, match="n >= 2"):
-        A.repeated_tokens(None, n=1)
+        heads.repeated_tokens(None, n=1)
 
 
 # ---------------------------------------------------------------- pattern invariants
@@ -141,7 +142,7 @@ def test_tables_shapes_and_columns(pats2):
 def test_analyses_leave_model_unchanged(zoo2l, unchanged):
     with unchanged(zoo2l):  # asserts on exit: parameters byte-identical, no hooks left
         pats = A.patterns(zoo2l, "The cat sat on the mat.")
-        scores = A.head_scores(zoo2l, n=8)
+        scores = heads.head_scores(zoo2l, n=8)
         effect = A.mask_removal_effect(zoo2l, "The king said that he was tired.")
     assert pats.masked.shape == pats.unmasked.shape and len(scores) and len(effect)
 
@@ -210,8 +211,8 @@ def test_next_token_stats_all_layers_matches_table(zoo2l):
 
 def test_zoo2l_head_classes(zoo2l):
     for seed in (0, 1):
-        scores = A.head_scores(zoo2l, n=20, seed=seed)
-        assert set(scores.kind) == set(A.HEAD_KINDS) and scores.score.between(0, 1 + 1e-6).all()
+        scores = heads.head_scores(zoo2l, n=20, seed=seed)
+        assert set(scores.kind) == set(heads.HEAD_KINDS) and scores.score.between(0, 1 + 1e-6).all()
         induction = scores[scores.kind == "induction"]
         assert induction.score.max() >= 0.8
         assert induction.loc[induction.score.idxmax(), "layer"] == 1  # needs a previous-token head below
@@ -222,16 +223,16 @@ def test_zoo2l_head_classes(zoo2l):
 def test_top_heads_order():
     scores = pd.DataFrame({"layer": [0, 0, 1, 1], "head": [0, 1, 0, 1], "kind": ["bos", "induction"] * 2,
                            "score": [0.1, 0.2, 0.9, 0.8]})
-    top = A.top_heads(scores, k=1)
+    top = heads.top_heads(scores, k=1)
     assert list(top.kind) == ["induction", "bos"] and list(top.score) == [0.8, 0.9]
 
 
 def test_repeated_tokens(zoo2l):
-    tokens = A.repeated_tokens(zoo2l, n=10, seed=3)[0]
+    tokens = heads.repeated_tokens(zoo2l, n=10, seed=3)[0]
     assert len(tokens) == 21 and torch.equal(tokens[1:11], tokens[11:])
     assert len(set(tokens[1:11].tolist())) == 10
     with pytest.raises(InterpError, match="context"):
-        A.repeated_tokens(zoo2l, n=500)
+        heads.repeated_tokens(zoo2l, n=500)
 
 
 # ---------------------------------------------------------------- encoder: no causal mask
@@ -269,7 +270,7 @@ def test_cli_text(zoo2l, monkeypatch, capsys):
 def test_cli_csv(zoo2l, monkeypatch, capsys):
     assert _cli(monkeypatch, zoo2l, ["--prompt", "The cat sat.", "--format", "csv"]) == 0
     df = pd.read_csv(io.StringIO(capsys.readouterr().out))
-    assert {"layer", "head", "future_mass", "js", *A.HEAD_KINDS} <= set(df.columns) and len(df) == 8
+    assert {"layer", "head", "future_mass", "js", *heads.HEAD_KINDS} <= set(df.columns) and len(df) == 8
 
 
 def test_cli_mistakes_exit_2(zoo2l, monkeypatch, capsys):

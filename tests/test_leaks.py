@@ -8,7 +8,7 @@ the error through and still remove everything it attached.
 import pytest
 import torch
 
-from interp import ablation, attention, attribution, embeddings, sampling
+from interp import ablation, attention, attribution, embeddings, heads, sampling
 from interp.activations import capture
 
 PROMPT = "When Mary and John went to the store, John gave a drink to"
@@ -18,7 +18,7 @@ ANALYSES = {
     "capture": lambda m: capture(m, PROMPT),
     "patterns": lambda m: attention.patterns(m, PROMPT),
     "mask_removal": lambda m: attention.mask_removal_effect(m, [PROMPT]),
-    "head_scores": lambda m: attention.head_scores(m, n=3),
+    "head_scores": lambda m: heads.head_scores(m, n=3),
     "attribute": lambda m: attribution.attribute(m, PROMPT, " Mary", " John"),
     "logit_lens": lambda m: attribution.logit_lens(m, PROMPT, " Mary"),
     "ablate_heads": lambda m: ablation.ablate(m, PROMPT, [(1, 0), (1, 2)], " Mary", " John"),

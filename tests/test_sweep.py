@@ -130,3 +130,20 @@ def test_bad_replacement_shape(zoo2l):
     tokens, _ = _setup(zoo2l)
     with pytest.raises(InterpError, match="layer batch pos head d_head"):
         fast_sweep(zoo2l, tokens, torch.zeros(1, 2, 3), loss())
+
+
+def test_clean_run_engine_equals_bridge(zoo2l):
+    """clean_run takes the engine when no hook is attached and the bridge otherwise: same z and resid_mid."""
+    tokens, _ = _setup(zoo2l)
+    z_fast, mid_fast = clean_run(zoo2l, tokens, mids=True)
+    with zoo2l.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", lambda x, hook: x)]):  # forces the bridge path
+        z_bridge, mid_bridge = clean_run(zoo2l, tokens, mids=True)
+    assert z_fast.shape == z_bridge.shape == (2, *tokens.shape, 4, zoo2l.cfg.d_head)
+    assert (z_fast - z_bridge).abs().max() < 1e-5 and (mid_fast - mid_bridge).abs().max() < 1e-4
+
+
+def test_fast_sweep_refuses_a_hooked_model(zoo2l):
+    tokens, lengths = _setup(zoo2l)
+    with zoo2l.hooks(fwd_hooks=[("blocks.0.attn.hook_z", lambda z, hook: z * 0)]):
+        with pytest.raises(InterpError, match="hooks attached.*engine='naive'"):
+            fast_sweep(zoo2l, tokens, zero_replacement(zoo2l, tokens), loss(), lengths=lengths)

@@ -31,6 +31,7 @@ def register(sub) -> None:
 
 def run(args) -> None:
     from interp import attention as A
+    from interp import heads as classes
     from interp.errors import InterpError
 
     if args.top < 1:
@@ -43,7 +44,7 @@ def run(args) -> None:
         return
     pats = A.patterns(model, args.prompt)
     heads = A.head_table(pats, args.layer, args.head)
-    scores = A.head_scores(model)
+    scores = classes.head_scores(model)
     effect = A.mask_removal_effect(model, args.prompt) if args.remove_mask else None
     if args.format != "table":
         wide = scores.pivot(index=["layer", "head"], columns="kind", values="score").reset_index()
@@ -54,6 +55,7 @@ def run(args) -> None:
 
 def _print_text(args, model, pats, heads, scores, effect) -> None:
     from interp import attention as A
+    from interp import heads as classes
 
     print(f"{model.info.name}: {len(pats.tokens)} tokens: {pats.tokens}")
     if not pats.causal:
@@ -67,7 +69,7 @@ def _print_text(args, model, pats, heads, scores, effect) -> None:
         print()
         emit(rows.round(4), "table", title=f"layer {args.layer} head {args.head}, per query")
     print()
-    top = A.top_heads(scores, args.top)
+    top = classes.top_heads(scores, args.top)
     emit(top.round(4), "table", title="top heads by class (on a random word sequence repeated once, seed 0)")
     if effect is not None:
         print()
