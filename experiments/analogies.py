@@ -7,13 +7,12 @@ Run: python -m experiments.analogies
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, config_dict, fmt, pct
+from experiments.common import Report, cli, config_dict, pct
 
 
 @dataclass
@@ -161,21 +160,5 @@ def _contrast(rep, cfg, all_secs, all_reasons, main_overall) -> dict:
             "contrast_n_evaluated": int(ov.n_evaluated)}
 
 
-def parse(argv=None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="example: python -m experiments.analogies --max-per-section 0")
-    d = Config()
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--contrast", default=d.contrast)
-    p.add_argument("--questions", default=d.questions)
-    p.add_argument("--max-per-section", type=int, default=d.max_per_section)
-    p.add_argument("--out", default=d.out)
-    a = p.parse_args(argv)
-    return Config(model=a.model, contrast=a.contrast, questions=a.questions, max_per_section=a.max_per_section, out=a.out)
-
-
 if __name__ == "__main__":
-    from interp.allocator import tune
-
-    tune()  # reuse freed memory across forwards (interp.allocator)
-    print(main(parse()))
+    cli(main, Config, __doc__, "python -m experiments.analogies --max-per-section 0")

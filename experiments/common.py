@@ -5,10 +5,14 @@ CSV and read back), draws its figures from the read-back tables (`Report.figure`
 findings in Markdown built from those tables, and calls `Report.write`, which assembles
 `index.html` with `interp.report.html.page` (no circuitsvis bundle: these pages show static
 figures only), `README.md` and `config.json`, and renames the directory into place atomically.
+
+`cli(main, Config, ...)` is each script's command line: one --option per Config field.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -18,6 +22,32 @@ import pandas as pd
 
 DECIMALS = 6
 PACKAGES = ("interp", "torch", "transformer-lens", "transformers", "pandas", "numpy", "matplotlib", "gensim")
+
+
+def parse_config(config_cls, doc: str, example: str, argv=None, choices: dict | None = None):
+    """A Config from the command line: one --option per field (`n_eval` -> `--n-eval`), typed
+    and defaulted like the field; a list field takes several values; `choices` limits fields."""
+    intro = " ".join(doc.strip().split("\n\n")[0].split())  # the first paragraph, one line
+    p = argparse.ArgumentParser(description=intro, epilog=f"example: {example}")
+    default = config_cls()
+    for f in dataclasses.fields(config_cls):
+        value = getattr(default, f.name)
+        opt = "--" + f.name.replace("_", "-")
+        if isinstance(value, list):
+            p.add_argument(opt, nargs="+", type=type(value[0]), default=value)
+        else:
+            p.add_argument(opt, type=type(value), default=value, choices=(choices or {}).get(f.name))
+    return config_cls(**vars(p.parse_args(argv)))
+
+
+def cli(main, config_cls, doc: str, example: str, argv=None, choices: dict | None = None) -> None:
+    """Run one experiment as a script: parse its Config, keep freed memory for reuse
+    (`interp.tune_allocator`), print the headline `main` returns."""
+    from interp.allocator import tune
+
+    cfg = parse_config(config_cls, doc, example, argv, choices)
+    tune()
+    print(main(cfg))
 
 
 def versions() -> dict:

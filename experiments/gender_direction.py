@@ -7,13 +7,12 @@ Run: python -m experiments.gender_direction [--seed 0]
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, config_dict, fmt, pct
+from experiments.common import Report, cli, config_dict, fmt, pct
 
 # Common English (male, female) pairs for MiniLM; pairs that are not one WordPiece token each are
 # dropped (and listed in the report).
@@ -244,19 +243,5 @@ def _findings(rep, cfg, acc, proj, ana, layers, pairs) -> dict:
                         f"pairs {pct(zoo['analogy_m2f'])} / {pct(real['analogy_m2f'])} (male→female)")}
 
 
-def parse(argv=None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="example: python -m experiments.gender_direction --seed 0")
-    d = Config()
-    p.add_argument("--n-probe-seeds", type=int, default=d.n_probe_seeds)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out)
-    a = p.parse_args(argv)
-    return Config(n_probe_seeds=a.n_probe_seeds, seed=a.seed, out=a.out)
-
-
 if __name__ == "__main__":
-    from interp.allocator import tune
-
-    tune()  # reuse freed memory across forwards (interp.allocator)
-    print(main(parse()))
+    cli(main, Config, __doc__, "python -m experiments.gender_direction --seed 0")

@@ -14,13 +14,12 @@ Run: python -m experiments.induction_heads [--n-seqs 20 --n-tokens 30 --seed 0]
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, config_dict, fmt, pct
+from experiments.common import Report, cli, config_dict, fmt
 
 
 @dataclass
@@ -155,7 +154,7 @@ def main(cfg: Config) -> dict:
                  "repeated random sequence?", _method(cfg))
     scores = rep.table("head_scores", score_table(model, prompts), ["kind", "layer", "head"])
     inds, prevs = ranked(scores, "induction", cfg.min_score), ranked(scores, "previous_token", cfg.min_score)
-    ind, prev = inds[0], prevs[0]
+    ind = inds[0]
     sw = rep.table("sweep", sweeps(model, prompts, cfg.n_tokens, cfg.seed), ["mode", "layer", "head"])
     others = [(L, H) for L in range(model.cfg.n_layers) for H in range(model.cfg.n_heads)
               if (L, H) not in inds + prevs]
@@ -190,7 +189,7 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs) -> dict:
 
     from interp.report import plots
 
-    (L, H), (pL, pH) = inds[0], prevs[0]
+    L, H = inds[0]
     s = scores.set_index(["kind", "layer", "head"]).score
     j = jt.set_index("condition")
     clean = float(j.clean.iloc[0])
@@ -252,24 +251,6 @@ def _pool():
     return random_pool()
 
 
-def parse(argv=None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="example: python -m experiments.induction_heads --n-seqs 20 --seed 0")
-    d = Config()
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--n-tokens", type=int, default=d.n_tokens)
-    p.add_argument("--n-seqs", type=int, default=d.n_seqs)
-    p.add_argument("--mode", choices=("zero", "mean"), default=d.mode)
-    p.add_argument("--min-score", type=float, default=d.min_score)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out)
-    a = p.parse_args(argv)
-    return Config(model=a.model, n_tokens=a.n_tokens, n_seqs=a.n_seqs, mode=a.mode, min_score=a.min_score,
-                  seed=a.seed, out=a.out)
-
-
 if __name__ == "__main__":
-    from interp.allocator import tune
-
-    tune()  # reuse freed memory across forwards (interp.allocator)
-    print(main(parse()))
+    cli(main, Config, __doc__, "python -m experiments.induction_heads --n-seqs 20 --seed 0",
+        choices={"mode": ("zero", "mean")})

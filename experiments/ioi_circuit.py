@@ -14,13 +14,12 @@ Run: python -m experiments.ioi_circuit [--n-eval 100 --n-random 200 --seed 0]
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, config_dict, fmt, histogram, pct
+from experiments.common import Report, cli, config_dict, fmt, histogram, pct
 
 
 @dataclass
@@ -183,7 +182,7 @@ def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla, quant) -> dict:
         "(quantiles: " + ", ".join(f"{_qname(q)} {pct(v)}" for q, v in zip(quant["quantile"], quant.cut) if q >= 0)
         + "); "
         f"{pct(above)} of draws cut as much as the top heads.",
-        f"Zero-ablation sweep, for comparison: its top heads are " +
+        "Zero-ablation sweep, for comparison: its top heads are " +
         ", ".join(f"L{a}H{b} (−{fmt(-v)})" for a, b, v in zip(z.layer.head(cfg.k), z['head'].head(cfg.k), z.delta.head(cfg.k))) +
         ". " + _zero_only(z, m, cfg.k),
     ]
@@ -191,7 +190,7 @@ def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla, quant) -> dict:
                                                             "fraction of IO − S removed",
                                                             {f"top {cfg.k} ({lab(top)})": head_cut,
                                                              "random mean": mean_r}),
-                                   f"Cut of IO − S by random same-layer head sets (held-out prompts); dashed: the top heads and the random mean."))
+                                   "Cut of IO − S by random same-layer head sets (held-out prompts); dashed: the top heads and the random mean."))
     rep.findings.append(rep.figure("sweep_mean", plots.heatmap(sw[sw["mode"] == cfg.mode], "layer", "head", "delta",
                                                                f"IO − S change, one head {cfg.mode}-ablated"),
                                    "Single-head ablation sweep on the selection prompts."))
@@ -222,22 +221,6 @@ def _zero_only(z, m, k: int) -> str:
             "average output the rest of the model relies on, rather than one that carries which name is the IO.")
 
 
-def parse(argv=None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="example: python -m experiments.ioi_circuit --n-eval 100 --n-random 200")
-    d = Config()
-    for name in ("n_select", "n_eval", "k", "n_random", "seed"):
-        p.add_argument("--" + name.replace("_", "-"), type=int, default=getattr(d, name))
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--mode", choices=("zero", "mean"), default=d.mode)
-    p.add_argument("--out", default=d.out)
-    a = p.parse_args(argv)
-    return Config(model=a.model, n_select=a.n_select, n_eval=a.n_eval, k=a.k, n_random=a.n_random, mode=a.mode,
-                  seed=a.seed, out=a.out)
-
-
 if __name__ == "__main__":
-    from interp.allocator import tune
-
-    tune()  # reuse freed memory across forwards (interp.allocator)
-    print(main(parse()))
+    cli(main, Config, __doc__, "python -m experiments.ioi_circuit --n-eval 100 --n-random 200",
+        choices={"mode": ("zero", "mean")})

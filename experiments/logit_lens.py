@@ -6,13 +6,12 @@ Run: python -m experiments.logit_lens [--n-prompts 50 --seed 0]
 
 from __future__ import annotations
 
-import argparse
 import random
 from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, config_dict, fmt, pct
+from experiments.common import Report, cli, config_dict, fmt, pct
 
 
 @dataclass
@@ -113,7 +112,7 @@ def _findings(rep, cfg, summ, per) -> dict:
         ", ".join(fmt(v) for v in series("ioi", "IO", "median_rank")) +
         f". IO is the top token for most prompts from {first_top('ioi', 'IO')} on "
         f"(share top-1 at the output: {pct(series('ioi', 'IO', 'top1')[-1])}).",
-        f"**Induction**: P(next) per layer: " + ", ".join(fmt(v) for v in nx_p) + "; median rank " +
+        "**Induction**: P(next) per layer: " + ", ".join(fmt(v) for v in nx_p) + "; median rank " +
         ", ".join(fmt(v) for v in series("induction", "next", "median_rank")) +
         f". The copied word becomes the top token for most prompts from {first_top('induction', 'next')} on "
         f"(top-1 at the output: {pct(series('induction', 'next', 'top1')[-1])}).",
@@ -132,20 +131,5 @@ def _findings(rep, cfg, summ, per) -> dict:
                         f"prompts {' → '.join(f'{v:.2f}' for v in nx_p)}")}
 
 
-def parse(argv=None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="example: python -m experiments.logit_lens --n-prompts 50")
-    d = Config()
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--n-prompts", type=int, default=d.n_prompts)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out)
-    a = p.parse_args(argv)
-    return Config(model=a.model, n_prompts=a.n_prompts, seed=a.seed, out=a.out)
-
-
 if __name__ == "__main__":
-    from interp.allocator import tune
-
-    tune()  # reuse freed memory across forwards (interp.allocator)
-    print(main(parse()))
+    cli(main, Config, __doc__, "python -m experiments.logit_lens --n-prompts 50")

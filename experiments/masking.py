@@ -6,12 +6,11 @@ Run: python -m experiments.masking [--n-docs 8 --n-tokens 64 --seed 0]
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, config_dict, fmt, pct
+from experiments.common import Report, cli, config_dict, fmt, pct
 
 
 @dataclass
@@ -130,21 +129,5 @@ def _interpretation(e, best: str, layers: list[str], heads: pd.DataFrame) -> str
                               "unmasked." if rising else ""))
 
 
-def parse(argv=None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="example: python -m experiments.masking --n-docs 8 --n-tokens 64")
-    d = Config()
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--n-docs", type=int, default=d.n_docs)
-    p.add_argument("--n-tokens", type=int, default=d.n_tokens)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out)
-    a = p.parse_args(argv)
-    return Config(model=a.model, n_docs=a.n_docs, n_tokens=a.n_tokens, seed=a.seed, out=a.out)
-
-
 if __name__ == "__main__":
-    from interp.allocator import tune
-
-    tune()  # reuse freed memory across forwards (interp.allocator)
-    print(main(parse()))
+    cli(main, Config, __doc__, "python -m experiments.masking --n-docs 8 --n-tokens 64")

@@ -6,12 +6,11 @@ Run: python -m experiments.temperature [--n-samples 5 --seed 0]
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from experiments.common import Report, config_dict, fmt
+from experiments.common import Report, cli, config_dict, fmt
 
 PROMPTS = {
     "ioi": "When Mary and John went to the store, John gave a drink to",
@@ -114,21 +113,5 @@ def _findings(rep, cfg, ent, samples, div) -> dict:
                        f" nats, rising to {float(ent.entropy_nats.max()):.2f} at T={max(cfg.temperatures):g}"}
 
 
-def parse(argv=None) -> Config:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
-                                epilog="example: python -m experiments.temperature --n-samples 5 --seed 0")
-    d = Config()
-    p.add_argument("--model", default=d.model)
-    p.add_argument("--n-samples", type=int, default=d.n_samples)
-    p.add_argument("--max-new-tokens", type=int, default=d.max_new_tokens)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--out", default=d.out)
-    a = p.parse_args(argv)
-    return Config(model=a.model, n_samples=a.n_samples, max_new_tokens=a.max_new_tokens, seed=a.seed, out=a.out)
-
-
 if __name__ == "__main__":
-    from interp.allocator import tune
-
-    tune()  # reuse freed memory across forwards (interp.allocator)
-    print(main(parse()))
+    cli(main, Config, __doc__, "python -m experiments.temperature --n-samples 5 --seed 0")

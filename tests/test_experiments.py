@@ -114,3 +114,17 @@ def test_induction_copy_slices_skip_first_words():
 
     first, repeat = copy_slices(5)  # BOS + 5 + 5 tokens -> 10 next-token losses
     assert list(range(10))[first] == [1, 2, 3, 4] and list(range(10))[repeat] == [6, 7, 8, 9]
+
+
+def test_parse_config_maps_every_field():
+    from experiments import ioi_circuit, temperature
+    from experiments.common import parse_config
+
+    cfg = parse_config(ioi_circuit.Config, ioi_circuit.__doc__, "x", ["--n-eval", "7", "--mode", "zero", "--out", "o"],
+                       choices={"mode": ("zero", "mean")})
+    assert (cfg.n_eval, cfg.mode, cfg.out, cfg.n_random) == (7, "zero", "o", ioi_circuit.Config().n_random)
+    t = parse_config(temperature.Config, temperature.__doc__, "x", ["--temperatures", "0", "1.5"])
+    assert t.temperatures == [0.0, 1.5] and t.sample_temperatures == temperature.Config().sample_temperatures
+    with pytest.raises(SystemExit) as e:
+        parse_config(ioi_circuit.Config, ioi_circuit.__doc__, "x", ["--mode", "half"], choices={"mode": ("zero", "mean")})
+    assert e.value.code == 2
