@@ -5,7 +5,7 @@ GPT-2-small shape with the zoo tokenizer, built in a temporary directory) it tim
 and on the same batch: a raw transformers forward, the interp (bridge) forward, capturing every
 hook point and a filtered set (interp's engine, and the bridge's `run_with_cache` for comparison), the naive per-head `run_with_hooks` sweep, TransformerLens'
 `patching.get_act_patch_attn_head_out_all_pos`, and interp's fast sweep (zero ablation and
-patching). Sweeps are reported in forward-equivalents (time / bridge forward) next to the
+patching), and sampling with and without the decoder's key/value cache. Sweeps are reported in forward-equivalents (time / bridge forward) next to the
 naive count L*H + 1 and the downstream-only bound 1 + sum_l H*(L-l)/L. It also checks that the
 fast sweep equals the naive one and TL's patching. Everything is measured twice in the same
 process: first with glibc's default allocator settings (the 12-layer model without its
@@ -126,8 +126,20 @@ def bench_model(name: str, path: str, cfg: Config, allocator: str, sweeps: bool 
     t["interp fast sweep (patching)"] = _time(lambda: res.__setitem__("patch", sw.fast_sweep(model, corrupt, z_clean, metric)),
                                               fast_repeats)
     t["TL get_act_patch_attn_head_out_all_pos"] = _once(lambda: res.setdefault("tl", _tl_patch(model, tokens, corrupt, metric)))
+    for cache, label in ((False, "sampling 4 x 60 tokens, full rerun per step"), (True, "sampling 4 x 60 tokens, key/value cache")):
+        t[label] = _time(lambda: res.__setitem__(cache, _sample(model, tokens[:4, :16], cache)[0]), fast_repeats)
     notes = _checks(res)
+    notes["sampling 4 x 60 tokens, key/value cache"] = f"same tokens as the rerun: {bool(torch.equal(res[True], res[False]))}"
     return _rows(name, allocator, t, L, H, notes, tokens.shape)
+
+
+def _sample(model, prompt, cache: bool):
+    """60 new tokens for each prompt row at T = 1 (seeded), with or without the decoder's cache."""
+    import torch
+
+    from interp.sampling import generate
+
+    return generate(model, prompt, 1.0, 60, torch.Generator().manual_seed(0), cache=cache)
 
 
 def _once(fn) -> float:
@@ -185,7 +197,10 @@ def _summary(df) -> list[str]:
                       f"- fast sweep cost: {fast:.1f} forward-equivalents vs bound {bound:.1f} and naive count "
                       f"{v['naive count L*H + 1']:.0f} ({'at or below' if fast <= bound else 'ABOVE'} the bound)",
                       f"- TL patching: {v['TL get_act_patch_attn_head_out_all_pos']:.1f} forward-equivalents; "
-                      f"fast patching {v['interp fast sweep (patching)']:.1f}"]
+                      f"fast patching {v['interp fast sweep (patching)']:.1f}",
+                      f"- sampling 4 x 60 tokens: key/value cache "
+                      f"{v['sampling 4 x 60 tokens, full rerun per step'] / v['sampling 4 x 60 tokens, key/value cache']:.1f}x "
+                      "faster than a full rerun per step"]
         lines += [f"- capture all: {r['capture all']:.2f}x raw forward (target <= 1.3x: "
                   f"{'met' if r['capture all'] <= 1.3 else 'NOT met'}); filtered: "
                   f"{r['capture filtered (resid_post)']:.2f}x (target <= 1.05x: "

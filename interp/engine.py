@@ -403,3 +403,58 @@ def _unembed(w: Weights, x: Tensor, want: set, out: dict) -> Tensor:
     logits = torch.addmm(w.b_U, h.reshape(-1, d), w.W_U).view(B, S, -1)
     _put(out, want, "hook_unembed", logits)
     return logits
+
+
+# ---------------------------------------------------------------------------------------------
+# Incremental decoding
+
+
+class Decoder:
+    """A forward with a key/value cache, for generation: feed the prompt once, then one new token
+    per call; each call returns the logits [batch d_vocab] at the last position fed.
+
+    Each layer's keys and values live in buffers of the full context, filled as tokens arrive,
+    so a step costs one token's forward plus attention over the cache instead of a rerun of the
+    whole sequence. All rows have the same length (no padding). The numbers equal the bridge's
+    last-position logits (to ~1e-5; `tests/test_engine.py`).
+
+    Example:
+        >>> import interp, torch
+        >>> from interp.engine import Decoder
+        >>> model = interp.load("zoo-2l")
+        >>> tokens = model.to_tokens(["The king and the"])
+        >>> dec = Decoder(model, batch=1)
+        >>> step = dec(tokens)  # the prompt
+        >>> nxt = step.argmax(-1, keepdim=True)
+        >>> full = model(torch.cat([tokens, nxt], 1))[:, -1]
+        >>> bool((dec(nxt) - full).abs().max() < 1e-4)
+        True
+    """
+
+    def __init__(self, model, batch: int):
+        if hooked(model):
+            raise InterpError("the model has hooks attached that the decoder cannot run; remove them first")
+        self.w = w = weights(model)
+        n_ctx, device = w.W_pos.shape[0], w.W_E.device
+        shape = (batch, w.n_heads, n_ctx, w.d_head)
+        self.k = [torch.empty(shape, dtype=w.W_E.dtype, device=device) for _ in range(w.n_layers)]
+        self.v = [torch.empty(shape, dtype=w.W_E.dtype, device=device) for _ in range(w.n_layers)]
+        self.pos = 0
+
+    def __call__(self, tokens: Tensor) -> Tensor:
+        w, start = self.w, self.pos
+        end = start + tokens.shape[1]
+        if end > w.W_pos.shape[0]:
+            raise InterpError(f"{end} positions but the model takes at most {w.W_pos.shape[0]}")
+        with torch.no_grad():
+            x = F.embedding(tokens.to(w.W_E.device), w.W_E) + w.W_pos[start:end]
+            mask = None if end - start == 1 else (torch.arange(end, device=x.device)[None, :]
+                                                  <= torch.arange(start, end, device=x.device)[:, None])
+            for l in range(w.n_layers):
+                q, k, v = _qkv(w, l, layer_norm(x, w.ln1[l], w.eps))
+                self.k[l][:, :, start:end], self.v[l][:, :, start:end] = k, v
+                z = F.scaled_dot_product_attention(q, self.k[l][:, :, :end], self.v[l][:, :, :end],
+                                                   attn_mask=mask, scale=w.scale)
+                x = mlp(w, l, x + _out(w, l, z))
+            self.pos = end
+            return layer_norm(x[:, -1], w.ln_f, w.eps) @ w.W_U + w.b_U

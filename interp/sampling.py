@@ -6,7 +6,7 @@ T = 1 is the model's own distribution, T -> 0 concentrates on the argmax (T = 0 
 a one-hot on the argmax), large T flattens it. Its entropy is non-decreasing in T.
 
 Sampling draws continuations with a `torch.Generator` seeded explicitly: the same seed and inputs
-give the same text. Generation stops after `max_new_tokens`, at the end-of-text token, or when the
+give the same text. GPT-2-style models step through a key/value cache (`interp.engine.Decoder`). Generation stops after `max_new_tokens`, at the end-of-text token, or when the
 sequence fills the model's context, whichever comes first.
 
 Example:
@@ -145,21 +145,24 @@ def check_counts(n: int, max_new_tokens: int) -> None:
             raise InterpError(f"{name} must be an integer >= {low}, got {v!r}")
 
 
-def generate(model, tokens, temperature: float, max_new_tokens: int, generator):
+def generate(model, tokens, temperature: float, max_new_tokens: int, generator, cache: bool = True):
     """Extend `tokens` [n pos] step by step; returns (tokens, stop reason per row).
 
-    Each step reruns the whole sequence (no KV cache): simple, and cheap for small models.
+    A GPT-2-style model with no hooks attached steps through `interp.engine.Decoder` (a
+    key/value cache: one token's forward per step); any other model, or one with hooks, reruns
+    the whole sequence through the bridge at each step, so the hooks see every step
+    (`cache=False` forces that path).
     """
     import torch
 
     n, eos, n_ctx = tokens.shape[0], model.tokenizer.eos_token_id, model.cfg.n_ctx
+    step = _stepper(model, n, cache)
     done = torch.zeros(n, dtype=torch.bool)
     reason = ["max_new_tokens"] * n
     for _ in range(max_new_tokens):
         if tokens.shape[1] >= n_ctx:
             return tokens, [r if d else "context" for r, d in zip(reason, done.tolist())]
-        with torch.no_grad():
-            probs = temperature_probs(model(tokens)[:, -1], temperature)
+        probs = temperature_probs(step(tokens), temperature)
         nxt = torch.multinomial(probs.cpu(), 1, generator=generator)[:, 0]
         nxt = torch.where(done, torch.full_like(nxt, eos if eos is not None else 0), nxt)
         tokens = torch.cat([tokens, nxt.to(tokens.device)[:, None]], dim=1)
@@ -170,6 +173,26 @@ def generate(model, tokens, temperature: float, max_new_tokens: int, generator):
         if done.all():
             break
     return tokens, reason
+
+
+def _stepper(model, n: int, cache: bool = True):
+    """fn(tokens [n pos]) -> next-token logits [n d_vocab] at the last position."""
+    import torch
+
+    from interp.engine import Decoder, hooked, supports
+
+    if not cache or not supports(model) or hooked(model):
+        def rerun(tokens):
+            with torch.no_grad():
+                return model(tokens)[:, -1]
+        return rerun
+    decoder, fed = Decoder(model, n), [0]
+
+    def cached(tokens):  # feeds only the tokens the decoder has not seen
+        logits = decoder(tokens[:, fed[0]:])
+        fed[0] = tokens.shape[1]
+        return logits
+    return cached
 
 
 def sample(model, prompt: str, n: int = 3, max_new_tokens: int = 20, temperature: float = 1.0,

@@ -175,3 +175,31 @@ def test_bert_falls_back_to_the_bridge(monkeypatch):
     assert acts["blocks.0.attn.hook_pattern"].shape[1] == model.cfg.n_heads
     with pytest.raises(InterpError, match="engine 'fast' supports GPT-2-style"):
         capture(model, ["The cat sat."], engine="fast")
+
+
+def test_decoder_steps_equal_full_forwards(zoo2l, unchanged):
+    """Prompt, then 6 sampled tokens one at a time: every step's logits equal the bridge's full
+    forward at the last position; the model is unchanged."""
+    from interp.engine import Decoder
+
+    tokens = zoo2l.to_tokens(["When Mary and John went to the store,", "The king and the queen went to"])[:, :8]
+    g = torch.Generator().manual_seed(0)
+    with unchanged(zoo2l):
+        dec = Decoder(zoo2l, batch=2)
+        step = dec(tokens)
+        for _ in range(6):
+            with torch.no_grad():
+                full = zoo2l(tokens)[:, -1]
+            assert (step - full).abs().max() < 1e-4
+            nxt = torch.multinomial(step.softmax(-1), 1, generator=g)
+            tokens = torch.cat([tokens, nxt], 1)
+            step = dec(nxt)
+
+
+def test_decoder_refuses_past_the_context(zoo2l):
+    from interp.engine import Decoder
+
+    dec = Decoder(zoo2l, batch=1)
+    dec(torch.zeros(1, zoo2l.cfg.n_ctx, dtype=torch.long))
+    with pytest.raises(InterpError, match="at most"):
+        dec(torch.zeros(1, 1, dtype=torch.long))

@@ -179,3 +179,14 @@ def test_cli_sample_mistakes_exit_2(capsys, extra, message):
     assert main(["sample", "--prompt", "The", *extra]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_cached_and_rerun_generation_draw_the_same_samples(zoo4l):
+    """generate takes the key/value cache without hooks and the full rerun with one attached:
+    the same seed gives the same tokens either way."""
+    from interp.sampling import sample
+
+    a = sample(zoo4l, PROMPT, n=3, max_new_tokens=10, temperature=1.2, seed=5)
+    with zoo4l.hooks(fwd_hooks=[("blocks.0.hook_resid_pre", lambda x, hook: x)]):  # forces the rerun path
+        b = sample(zoo4l, PROMPT, n=3, max_new_tokens=10, temperature=1.2, seed=5)
+    assert a.equals(b) and a["n_new_tokens"].sum() > 3
