@@ -14,10 +14,11 @@ and fixes the mmap threshold at 32 MiB, the ceiling of glibc's own adaptive thre
 below it come from the heap, larger ones are still mapped and returned at once. The cost is
 that the process keeps up to its peak memory instead of returning it to the system.
 
-It changes the whole process, so interp never calls it on import. The `interp` command,
-`make bench` and `python -m experiments` call it; in your own script call
-`interp.tune_allocator()` once, or start Python with the environment variables
-`MALLOC_TRIM_THRESHOLD_=1073741824 MALLOC_MMAP_THRESHOLD_=33554432`. Elsewhere than glibc
+It changes the whole process. Like PyTorch's CUDA caching allocator, which keeps freed GPU
+memory for reuse by default, interp applies it by default: `auto()` runs `tune()` once, the first
+time the fast engine (`interp.engine`: capture, sweeps, sampling) runs in a process; the
+`interp` command, `make bench` and `python -m experiments` call `tune()` at start. Set the
+environment variable `INTERP_TUNE_ALLOCATOR=0` to keep glibc's defaults. Elsewhere than glibc
 (macOS, Windows, musl) it does nothing and returns False; an allocator such as jemalloc or
 tcmalloc, loaded with LD_PRELOAD, gives the same effect there.
 
@@ -30,12 +31,15 @@ Example:
 from __future__ import annotations
 
 import ctypes
+import os
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameter numbers (malloc.h)
 TRIM_BYTES = 1 << 30
 MMAP_BYTES = 32 << 20  # glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit
 
+ENV = "INTERP_TUNE_ALLOCATOR"
 _tuned = False
+_asked = False
 
 
 def glibc():
@@ -63,3 +67,12 @@ def tune(trim_bytes: int = TRIM_BYTES, mmap_bytes: int = MMAP_BYTES) -> bool:
 def tuned() -> bool:
     """True once `tune()` has succeeded in this process."""
     return _tuned
+
+
+def auto() -> None:
+    """`tune()` once per process unless INTERP_TUNE_ALLOCATOR=0 (called by `interp.engine`)."""
+    global _asked
+    if not _asked:
+        _asked = True
+        if os.environ.get(ENV, "1") != "0":
+            tune()

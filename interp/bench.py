@@ -8,9 +8,9 @@ hook point and a filtered set (interp's engine, and the bridge's `run_with_cache
 patching), and sampling with and without the decoder's key/value cache. Sweeps are reported in forward-equivalents (time / bridge forward) next to the
 naive count L*H + 1 and the downstream-only bound 1 + sum_l H*(L-l)/L. It also checks that the
 fast sweep equals the naive one and TL's patching. Everything is measured twice in the same
-process: first with glibc's default allocator settings (the 12-layer model without its
-minutes-long sweeps), then after `interp.tune_allocator()` (see `interp.allocator`), which the
-`interp` command applies. Last, the streaming cache's throughput and peak resident memory on two
+process: first with glibc's default allocator settings (INTERP_TUNE_ALLOCATOR=0; the 12-layer
+model without its minutes-long sweeps), then after `interp.tune_allocator()` (see
+`interp.allocator`), which interp applies by default. Last, the streaming cache's throughput and peak resident memory on two
 input sizes 10x apart (each in a fresh `interp cache` process).
 """
 
@@ -122,6 +122,8 @@ def bench_model(name: str, path: str, cfg: Config, allocator: str, sweeps: bool 
     t["naive sweep (run_with_hooks per head)"] = _time(naive, fast_repeats) if L * H <= 64 else _once(naive)
     t["interp fast sweep (zero ablation)"] = _time(lambda: res.__setitem__("fast", sw.fast_sweep(model, tokens, zero, metric)),
                                                    fast_repeats)
+    t["interp fast sweep (zero ablation, last position only)"] = _time(
+        lambda: sw.fast_sweep(model, tokens, zero, metric, positions=[-1]), fast_repeats)
     z_clean, _ = sw.clean_run(model, tokens)
     t["interp fast sweep (patching)"] = _time(lambda: res.__setitem__("patch", sw.fast_sweep(model, corrupt, z_clean, metric)),
                                               fast_repeats)
@@ -196,6 +198,8 @@ def _summary(df) -> list[str]:
                       f"{'met' if naive / fast >= 5 else 'NOT met'})",
                       f"- fast sweep cost: {fast:.1f} forward-equivalents vs bound {bound:.1f} and naive count "
                       f"{v['naive count L*H + 1']:.0f} ({'at or below' if fast <= bound else 'ABOVE'} the bound)",
+                      f"- the same sweep replacing only the last position: {v['interp fast sweep (zero ablation, last position only)']:.1f} "
+                      "forward-equivalents (positions before it are never recomputed)",
                       f"- TL patching: {v['TL get_act_patch_attn_head_out_all_pos']:.1f} forward-equivalents; "
                       f"fast patching {v['interp fast sweep (patching)']:.1f}",
                       f"- sampling 4 x 60 tokens: key/value cache "
@@ -275,13 +279,15 @@ def main(cfg: Config) -> Path:
     os.environ["TQDM_DISABLE"] = "1"
     import pandas as pd
 
-    from interp.allocator import tune
+    from interp.allocator import ENV, tune
 
     big = f"random GPT-2-small shape ({cfg.big_layers} layers)"
     with tempfile.TemporaryDirectory() as tmp:
         path = _big_model_dir(tmp, cfg.big_layers)
+        os.environ[ENV] = "0"  # the engine would otherwise tune the allocator on first use
         rows = bench_model("zoo-4l", "zoo-4l", cfg, "glibc default")
         rows += bench_model(big, path, cfg, "glibc default", sweeps=False)  # its sweeps take minutes
+        del os.environ[ENV]
         allocator = "tuned (interp.tune_allocator)" if tune() else "glibc default (tuning unavailable)"
         rows += bench_model("zoo-4l", "zoo-4l", cfg, allocator)
         rows += bench_model(big, path, cfg, allocator)

@@ -41,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from interp.allocator import auto as auto_tune
 from interp.errors import InterpError
 
 _ACTS = {"gelu_new": lambda x: F.gelu(x, approximate="tanh"), "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
@@ -109,6 +110,7 @@ def weights(model) -> Weights:
     if not supports(model):
         raise InterpError(f"the fast engine supports GPT-2-style models, not {architecture(model)}; "
                           "use engine='bridge' (or 'auto')")
+    auto_tune()  # keep freed activation memory for reuse (interp.allocator; INTERP_TUNE_ALLOCATOR=0 opts out)
     entry = _CACHE.get(model)
     if entry is not None and _fresh(entry[0]):
         return entry[1]
@@ -208,19 +210,30 @@ def mlp(w: Weights, l: int, x: Tensor) -> Tensor:
     return torch.addmm(flat, hidden, W_out).add_(b_out).view(x.shape)
 
 
-def attention(w: Weights, l: int, x: Tensor, last: Tensor | None = None) -> Tensor:
-    """resid_mid of layer l from resid_pre x [batch pos d_model]; with `last` [batch], at those
-    positions only (-> [batch d_model])."""
+def attention(w: Weights, l: int, x: Tensor, last: Tensor | None = None, past: tuple | None = None) -> Tensor:
+    """resid_mid of layer l from resid_pre x [batch pos d_model]; with `last` [batch] (indices
+    into x's positions), at those positions only (-> [batch d_model]). `past` = (keys, values)
+    [batch head P d_head] of P earlier positions whose residuals are not in x (x then holds
+    positions P, P+1, ...): x's queries attend to them as well, causally."""
     B, S, _ = x.shape
     q, k, v = _qkv(w, l, layer_norm(x, w.ln1[l], w.eps))
+    P = 0 if past is None else past[0].shape[2]
+    if P:
+        k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
     if last is None:
-        z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=w.scale)
+        mask = causal_mask(P, P + S, x.device) if P else None
+        z = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=not P, scale=w.scale)
         W, b = w.o[l]
         return torch.addmm(x.reshape(B * S, -1), z.transpose(1, 2).reshape(B * S, -1), W).add_(b).view(x.shape)
     rows = torch.arange(B, device=x.device)
-    allowed = torch.arange(S, device=x.device)[None, None, None, :] <= last[:, None, None, None]
+    allowed = torch.arange(P + S, device=x.device)[None, None, None, :] <= (last + P)[:, None, None, None]
     z = F.scaled_dot_product_attention(q[rows, :, last][:, :, None], k, v, attn_mask=allowed, scale=w.scale)
     return x[rows, last] + _out(w, l, z)[:, 0]
+
+
+def causal_mask(start: int, end: int, device) -> Tensor:
+    """Bool [end - start, end]: query position start + i may attend to keys 0..start + i."""
+    return torch.arange(end, device=device)[None, :] <= torch.arange(start, end, device=device)[:, None]
 
 
 def _qkv(w: Weights, l: int, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -448,8 +461,7 @@ class Decoder:
             raise InterpError(f"{end} positions but the model takes at most {w.W_pos.shape[0]}")
         with torch.no_grad():
             x = F.embedding(tokens.to(w.W_E.device), w.W_E) + w.W_pos[start:end]
-            mask = None if end - start == 1 else (torch.arange(end, device=x.device)[None, :]
-                                                  <= torch.arange(start, end, device=x.device)[:, None])
+            mask = None if end - start == 1 else causal_mask(start, end, x.device)
             for l in range(w.n_layers):
                 q, k, v = _qkv(w, l, layer_norm(x, w.ln1[l], w.eps))
                 self.k[l][:, :, start:end], self.v[l][:, :, start:end] = k, v

@@ -13,8 +13,9 @@ attention), keeps each layer's `resid_mid`, and for the heads of layer l adds ea
 (`(z_new - z_clean) @ W_O[l, h]`) to the clean `resid_mid` (the other heads' clean outputs are
 reused), then recomputes only layers l..L-1 with one copy per head stacked along the batch
 (chunked). A last-position metric computes the final layer at the last position only, and a
-logit difference is one dot product with W_U[:, t] - W_U[:, f]. Its cost in forward-equivalents
-is at most 1 + sum_l H * (L - l) / L; `make bench` measures it (zoo-4l: 5.0-5.8 against the
+logit difference is one dot product with W_U[:, t] - W_U[:, f]. When the replacement starts at
+position P > 0 (e.g. only the last position), positions before P are never recomputed. Its cost
+in forward-equivalents is at most 1 + sum_l H * (L - l) / L; `make bench` measures it (zoo-4l: 5.0-5.8 against the
 naive loop's 33, i.e. 6-7x faster; `interp.tune_allocator()` gives the upper end).
 
 The fast path uses the bridge's own processed weights (`model.W_Q`, ..., with compatibility
@@ -247,15 +248,18 @@ def _weights(model) -> Weights:
 
 
 def _downstream(w: Weights, l: int, mid: Tensor, metric: Metric, tokens: Tensor, last: Tensor,
-                prompt: Tensor) -> Tensor:
-    """Metric [n] from resid_mid of layer l [n pos d_model], running layers l..L-1."""
+                prompt: Tensor, past: list | None = None) -> Tensor:
+    """Metric [n] from resid_mid of layer l [n pos d_model], running layers l..L-1. With `past`
+    (per layer, the clean keys and values [n head P d_head] of the first P positions), `mid` holds
+    positions P.. only and `last` indexes into them."""
     n_layers = w.n_layers
     x = mid
     if metric.last_only and l == n_layers - 1:
         x = x[torch.arange(len(x), device=x.device), last]
     x = mlp(w, l, x)
     for j in range(l + 1, n_layers):
-        x = mlp(w, j, attention(w, j, x, last if metric.last_only and j == n_layers - 1 else None))
+        x = mlp(w, j, attention(w, j, x, last if metric.last_only and j == n_layers - 1 else None,
+                                None if past is None else past[j]))
     h = layer_norm(x, w.ln_f, w.eps)
     if metric.kind == "logit_diff":
         direction = (w.W_U[:, metric.target[prompt]] - w.W_U[:, metric.foil[prompt]]).T
@@ -264,9 +268,19 @@ def _downstream(w: Weights, l: int, mid: Tensor, metric: Metric, tokens: Tensor,
     return metric.at_last(logits, prompt) if metric.last_only else metric(logits, tokens, last)
 
 
+def _first_changed(mask: Tensor, last: Tensor, metric: Metric) -> int:
+    """The first position an intervention at `mask` changes, when the rows before it can be
+    skipped (a last-position metric, every prompt's last position at or after it); else 0."""
+    first = int(mask.nonzero()[0]) if mask.any() else 0
+    return first if metric.last_only and first > 0 and bool((last >= first).all()) else 0
+
+
 def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengths=None, positions=None,
                layers: Sequence[int] | None = None, chunk: int | None = None) -> tuple[Tensor, Tensor]:
-    """Same results as `naive_sweep` (to ~1e-5), recomputing only what each head can change.
+    """Same results as `naive_sweep` (to ~1e-5), recomputing only what each head can change:
+    the layers from the head's own on, and, when `positions` starts after 0 and the metric reads
+    the last position, only the positions from the first replaced one on (earlier positions
+    cannot see the change; their clean keys and values are reused).
 
     Args:
         chunk: heads per stacked batch (default: as many as fit in 32 MiB of MLP activations).
@@ -281,22 +295,33 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
                           "or use engine='naive'")
     B, S = tokens.shape
     last, mask = _last(tokens, lengths), position_mask(positions, S, tokens.device)
+    P = _first_changed(mask, last, metric)  # positions < P are the clean run's in every copy
+    L = w.n_layers
+    names = [f"blocks.{l}.{n}" for n in ("attn.hook_z", "hook_resid_mid") for l in range(L)]
+    names += [f"blocks.{l}.attn.hook_{c}" for l in range(1, L) for c in "kv"] if P else []
     with torch.no_grad():
-        z, mid = clean_run(model, tokens, mids=True)
-        clean = _downstream(w, w.n_layers - 1, mid[-1], metric, tokens, last, torch.arange(B, device=tokens.device))
+        acts = run(model, tokens, names)[0]
+        z = torch.stack([acts[f"blocks.{l}.attn.hook_z"] for l in range(L)])
+        mid = torch.stack([acts[f"blocks.{l}.hook_resid_mid"] for l in range(L)])
+        clean = _downstream(w, L - 1, mid[-1], metric, tokens, last, torch.arange(B, device=tokens.device))
         _self_check(model, tokens, clean, metric, last)
-        H, n_layers = w.n_heads, w.n_layers
-        chunk = chunk or max(1, _CHUNK_BYTES // (B * S * model.cfg.d_mlp * 4))
-        out = torch.full((n_layers, H, B), float("nan"))
-        for l in (range(n_layers) if layers is None else layers):
-            diff = torch.where(mask[None, :, None, None], replacement[l].to(z.dtype) - z[l], 0)
+        prefix = [None] + [tuple(acts[f"blocks.{l}.attn.hook_{c}"][:, :P].transpose(1, 2) for c in "kv")
+                           for l in range(1, L)] if P else None
+        H = w.n_heads
+        chunk = chunk or max(1, _CHUNK_BYTES // (B * (S - P) * model.cfg.d_mlp * 4))
+        out = torch.full((L, H, B), float("nan"))
+        for l in (range(L) if layers is None else layers):
+            diff = torch.where(mask[None, :, None, None], replacement[l].to(z.dtype) - z[l], 0)[:, P:]
             delta = torch.einsum("bshe,hed->hbsd", diff, w.W_O[l])  # each head's change to resid_mid
             for h0 in range(0, H, chunk):
                 hs = slice(h0, min(H, h0 + chunk))
-                x = (mid[l][None] + delta[hs]).reshape(-1, S, mid.shape[-1])
+                x = (mid[l][None, :, P:] + delta[hs]).reshape(-1, S - P, mid.shape[-1])
                 n = x.shape[0] // B
                 prompt = torch.arange(B, device=x.device).repeat(n)
-                out[l, hs] = _downstream(w, l, x, metric, tokens.repeat(n, 1), last.repeat(n), prompt).reshape(n, B).cpu()
+                past = None if prefix is None else [None] + [tuple(t.repeat(n, 1, 1, 1) for t in kv)
+                                                             for kv in prefix[1:]]
+                out[l, hs] = _downstream(w, l, x, metric, tokens.repeat(n, 1), (last - P).repeat(n), prompt,
+                                         past).reshape(n, B).cpu()
     return clean, out
 
 

@@ -38,3 +38,23 @@ def test_a_freed_16_mib_block_stays_in_the_heap_only_when_tuned():
 def test_tune_without_glibc_does_nothing(monkeypatch):
     monkeypatch.setattr(allocator, "glibc", lambda: None)
     assert allocator.tune() is False
+
+
+AUTO = """
+import interp
+from interp import allocator
+interp.capture(interp.load("zoo-2l"), ["The king"], names="blocks.0.hook_resid_post")
+print(allocator.tuned())
+"""
+
+
+@pytest.mark.skipif(allocator.glibc() is None, reason="mallopt is glibc's")
+@pytest.mark.parametrize("env, expected", [(None, "True"), ("0", "False")])
+def test_the_engine_tunes_on_first_use_unless_opted_out(env, expected):
+    import os
+
+    environ = {k: v for k, v in os.environ.items() if k != allocator.ENV}
+    if env is not None:
+        environ[allocator.ENV] = env
+    out = subprocess.run([sys.executable, "-c", AUTO], capture_output=True, text=True, check=True, env=environ)
+    assert out.stdout.strip().splitlines()[-1] == expected

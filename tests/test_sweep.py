@@ -147,3 +147,31 @@ def test_fast_sweep_refuses_a_hooked_model(zoo2l):
     with zoo2l.hooks(fwd_hooks=[("blocks.0.attn.hook_z", lambda z, hook: z * 0)]):
         with pytest.raises(InterpError, match="hooks attached.*engine='naive'"):
             fast_sweep(zoo2l, tokens, zero_replacement(zoo2l, tokens), loss(), lengths=lengths)
+
+
+@pytest.mark.parametrize("positions", [[5], [4, 9], [-1]])
+@pytest.mark.parametrize("mode", ["zero", "resample"])
+def test_sweep_from_a_later_position_equals_naive(zoo2l, positions, mode):
+    """Replacing z from position P on: the fast sweep skips positions < P (their clean keys and
+    values stand in) and must still equal the naive loop."""
+    from interp.sweep import _first_changed
+
+    tokens, lengths = _setup(zoo2l)
+    tokens, lengths = tokens[:2], lengths[:2]  # equal lengths: every last position is >= P
+    repl = _replacements(zoo2l, tokens)[mode]
+    metric = logit_diff(zoo2l, " Mary", " John", 2)
+    mask = position_mask(positions, tokens.shape[1], "cpu")
+    last = torch.tensor(lengths) - 1
+    assert _first_changed(mask, last, metric) == min(p % tokens.shape[1] for p in positions) > 0
+    _, fast = fast_sweep(zoo2l, tokens, repl, metric, lengths=lengths, positions=positions, chunk=3)
+    clean, naive = naive_sweep(zoo2l, tokens, repl, metric, lengths=lengths, positions=positions)
+    assert (fast - naive).abs().max() < 1e-4 and (naive - clean).abs().max() > 1e-3  # and it changed something
+
+
+def test_first_changed_falls_back_to_zero():
+    from interp.sweep import _first_changed
+
+    mask = position_mask([3], 6, "cpu")
+    assert _first_changed(mask, torch.tensor([5, 2]), Metric("logit_diff")) == 0  # a prompt ends before 3
+    assert _first_changed(mask, torch.tensor([5, 5]), loss()) == 0  # the loss reads every position
+    assert _first_changed(position_mask(None, 6, "cpu"), torch.tensor([5]), Metric("logprob")) == 0
