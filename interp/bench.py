@@ -51,6 +51,21 @@ def _time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _time_interleaved(fns: dict, repeats: int) -> dict:
+    """Median wall time of each of `fns` over `repeats` rounds, every round running each once in
+    turn (after one warm-up each), so a machine that speeds up or slows down meanwhile shifts
+    them all alike."""
+    for fn in fns.values():
+        fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def _prompts(cfg: Config, offset: int = 0) -> tuple[list[str], list[str], list[str]]:
     """Rows of IOI sentences, the io and s name of each row's last sentence."""
     from interp.zoo.corpus import ioi_prompts
@@ -103,15 +118,15 @@ def bench_model(name: str, path: str, cfg: Config, allocator: str, sweeps: bool 
     # the metric reads the last position of the cut rows: compare two fixed names there
     metric = sw.logit_diff(model, io, s, len(texts))
     L, H = model.cfg.n_layers, model.cfg.n_heads
-    t = {}
     with torch.no_grad():
-        t["raw HF forward"] = _time(lambda: raw(tokens), cfg.repeats)
-        t["interp forward"] = _time(lambda: model(tokens), cfg.repeats)
-        t["capture all"] = _time(lambda: capture(model, tokens, engine="auto"), cfg.repeats)
-        t["capture filtered (resid_post)"] = _time(
-            lambda: capture(model, tokens, names="blocks.*.hook_resid_post", engine="auto"), cfg.repeats)
-        t["capture all via the bridge (run_with_cache)"] = _time(lambda: capture(model, tokens, engine="bridge"),
-                                                                 cfg.repeats)
+        t = _time_interleaved({
+            "raw HF forward": lambda: raw(tokens),
+            "interp forward": lambda: model(tokens),
+            "capture all": lambda: capture(model, tokens, engine="auto"),
+            "capture filtered (resid_post)": lambda: capture(model, tokens, names="blocks.*.hook_resid_post",
+                                                             engine="auto"),
+            "capture all via the bridge (run_with_cache)": lambda: capture(model, tokens, engine="bridge"),
+        }, cfg.repeats)
     if not sweeps:
         return _rows(name, allocator, t, L, H, {}, tokens.shape)
     zero = sw.zero_replacement(model, tokens)
@@ -242,8 +257,8 @@ def write_report(df, cfg: Config, stream=None) -> Path:
                       forward_equivalents=df["forward_equivalents"].round(2)).astype(object).fillna("")
     text = ["# interp benchmark", "",
             f"Run {datetime.date.today().isoformat()} by `python -m interp.bench` on {_machine()}.",
-            f"Batch {cfg.batch} rows of {cfg.prompts_per_row} IOI sentences; forwards are the median of {cfg.repeats} "
-            f"after a warm-up; sweeps on zoo-4l (naive and fast) the median of {max(1, cfg.repeats // 2)} after a warm-up; "
+            f"Batch {cfg.batch} rows of {cfg.prompts_per_row} IOI sentences; forwards and captures are the median of "
+            f"{cfg.repeats} rounds after a warm-up, each round running every variant once in turn; sweeps on zoo-4l (naive and fast) the median of {max(1, cfg.repeats // 2)} after a warm-up; "
             "on the 12-layer model the naive loop and TL patching run once each. Ratios, not seconds, are the result: "
             "the machine is shared.",
             "`forward_equivalents` = time / interp (bridge) forward; `ratio_to_raw_forward` = time / plain "

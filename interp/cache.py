@@ -6,6 +6,9 @@ shards (`shard-00000.safetensors`, `shard_size` prompts each) plus `index.json`.
 known by their line number, counted from 0 (blank lines are skipped but keep their number;
 error messages count from 1, like an editor).
 
+Activations are stored as float32, or with `dtype="float16"`/`"bfloat16"` (CLI `--dtype`) at
+half the disk (the model still runs in float32; float16 keeps ~3 significant digits).
+
 No padding is stored: per shard, each hook is one flat tensor over the shard's real tokens plus
 an offsets tensor (the format, reading and merging are in `interp.cache_index`; `open_cache` and
 `merge_caches` are re-exported here).
@@ -57,6 +60,7 @@ from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, me
                                 read_index, save_index, sha256_file)
 from interp.errors import InterpError
 
+DTYPES = ("float32", "float16", "bfloat16")
 __all__ = ["cache_file", "open_cache", "merge_caches", "Cache", "measure_stream", "parse_shard", "read_lines",
            "batch_bytes", "check_batch_memory", "available_bytes"]
 
@@ -254,13 +258,14 @@ def _new_index(model, settings: dict) -> dict:
     from interp import __version__
 
     return {"format": FORMAT, "interp": __version__, **settings, "shapes": _shapes(model, settings["hooks"]),
-            "dtype": "float32", "n_heads": model.cfg.n_heads, "prepend_bos": bool(model.cfg.default_prepend_bos),
+            "n_heads": model.cfg.n_heads, "prepend_bos": bool(model.cfg.default_prepend_bos),
             "complete": False, "shards": []}
 
 
 def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int = 16, shard_size: int = 256,
                shard: tuple[int, int] = (0, 1), resume: bool = False, force: bool = False, truncate: bool = False,
-               max_tokens: int | None = None, progress: bool = True, max_shards: int | None = None) -> dict:
+               max_tokens: int | None = None, progress: bool = True, max_shards: int | None = None,
+               dtype: str = "float32") -> dict:
     """Stream `data` through `model` and write the chosen activations in shards under `out`.
 
     Args:
@@ -277,6 +282,7 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
         max_tokens: cut every prompt to at most this many tokens (implies truncation).
         progress: show a tqdm progress bar.
         max_shards: stop after writing this many shards in this call (tests, chunked jobs).
+        dtype: storage type: "float32", "float16" or "bfloat16".
 
     Returns:
         The index, as written to `out/index.json`.
@@ -286,12 +292,12 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
             directory not empty or not writable; a batch too large for the free memory.
     """
     out = Path(out)
-    names, shard, limit = _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate)
+    names, shard, limit = _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate, dtype)
     total, longest, digest = _scan(model, data, shard, limit)
     check_batch_memory(model, names, batch_size, longest)
     _prepare_out(out, resume, force)
     settings = {"model": model.info.name, "hooks": list(names), "slice": list(shard), "shard_size": shard_size,
-                "max_tokens": limit, "data_sha256": digest}
+                "max_tokens": limit, "dtype": dtype, "data_sha256": digest}
     index = _resume(out, settings) if resume else None
     index = index or _new_index(model, settings)
     done = {line for s in index["shards"] for line in s["lines"]}
@@ -310,9 +316,11 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
     return index
 
 
-def _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate):
+def _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate, dtype):
     from interp.activations import select_names
 
+    if dtype not in DTYPES:
+        raise InterpError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     names = select_names(model, hooks)
     if batch_size < 1 or shard_size < 1:
         raise InterpError(f"batch size {batch_size} and shard size {shard_size} must both be at least 1")
@@ -346,7 +354,7 @@ def _write_shard(model, out: Path, index: dict, group, names, limit, batch_size:
     rows, parts = [], {n: [] for n in names}
     for batch in _chunks(group, batch_size):
         tokens = [_tokenize(model, text, limit, f"line {num + 1}") for num, text in batch]
-        for row, acts in _run(model, tokens, names):
+        for row, acts in _run(model, tokens, names, index["dtype"]):
             rows.append(row)
             for n in names:
                 parts[n].append(acts[n].flatten() if n.endswith(ATTN_HOOKS) else acts[n])
@@ -372,7 +380,7 @@ def _next_number(index: dict) -> int:
     return max(used) + 1 if used else 0
 
 
-def _run(model, rows: list, names: list[str]) -> list:
+def _run(model, rows: list, names: list[str], dtype: str = "float32") -> list:
     """[(token ids, {hook: activation of that prompt without padding})] for one batch."""
     import torch
 
@@ -383,15 +391,15 @@ def _run(model, rows: list, names: list[str]) -> list:
     for i, r in enumerate(rows):
         tokens[i, :len(r)] = r
     acts = capture(model, tokens.to(model.cfg.device), names=names, lengths=[len(r) for r in rows])
-    return [(r.cpu(), {n: _unpad(n, acts[n][i], len(r)) for n in names}) for i, r in enumerate(rows)]
+    return [(r.cpu(), {n: _unpad(n, acts[n][i], len(r), dtype) for n in names}) for i, r in enumerate(rows)]
 
 
-def _unpad(name: str, act, n: int):
-    """One prompt's activation without its padding positions, on the CPU, float32."""
+def _unpad(name: str, act, n: int, dtype: str = "float32"):
+    """One prompt's activation without its padding positions, on the CPU, in `dtype`."""
     import torch
 
     act = act[:, :n, :n] if name.endswith(ATTN_HOOKS) else act[:n]
-    return act.detach().to("cpu", dtype=torch.float32).clone()
+    return act.detach().to("cpu", dtype=getattr(torch, dtype)).clone()
 
 
 def _resume(out: Path, settings: dict) -> dict | None:

@@ -285,3 +285,20 @@ def test_peak_memory_is_flat_in_input_length():
     large = measure_stream("zoo-2l", 2000, ["blocks.1.hook_resid_post"])
     assert large["n_tokens"] > 9 * small["n_tokens"] and large["tokens_per_s"] > 0
     assert large["peak_rss_mb"] <= 1.10 * small["peak_rss_mb"], (small, large)
+
+
+@pytest.mark.parametrize("dtype, tol", [("float16", 2e-3), ("bfloat16", 1e-2)])
+def test_half_precision_cache_matches_float32_at_half_the_size(zoo2l, data, tmp_path, dtype, tol):
+    full = cache_file(zoo2l, data, HOOKS, tmp_path / "f32", shard_size=4, progress=False)
+    half = cache_file(zoo2l, data, HOOKS, tmp_path / dtype, shard_size=4, progress=False, dtype=dtype)
+    assert full["dtype"] == "float32" and half["dtype"] == dtype
+    a, b = open_cache(tmp_path / "f32"), open_cache(tmp_path / dtype)
+    for name in HOOKS:
+        for line in a.lines():
+            x, y = a.get(name, line), b.get(name, line)
+            assert y.dtype == getattr(torch, dtype) and x.shape == y.shape
+            assert ((y.float() - x).abs() <= tol * x.abs().clamp(min=1)).all()
+    size = lambda d: sum(p.stat().st_size for p in d.glob("shard-*.safetensors"))  # noqa: E731
+    assert size(tmp_path / dtype) < 0.6 * size(tmp_path / "f32")
+    with pytest.raises(InterpError, match="dtype='float32', not 'float16'"):  # resuming with another dtype is refused
+        cache_file(zoo2l, data, HOOKS, tmp_path / "f32", shard_size=4, progress=False, resume=True, dtype="float16")

@@ -51,6 +51,8 @@ CASES = [
                            "--out", "{tmp}/cache_out3"], ["nodata.txt"]),
     ("batch too large for memory", ["cache", "-m", "zoo-2l", "--data", "{tmp}/prompts.txt", "--hooks", "*",
                                     "--out", "{tmp}/cache_out4", "--batch-size", "100000000"], ["batch"]),
+    ("unknown cache dtype", ["cache", "-m", "zoo-2l", "--data", "{tmp}/prompts.txt", "--hooks", "hook_embed",
+                             "--out", "{tmp}/cache_out5", "--dtype", "float8"], ["float8", "bfloat16"]),
 ]
 
 

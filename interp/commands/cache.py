@@ -33,6 +33,8 @@ def register(sub) -> None:
     cut.add_argument("--truncate", action="store_true", help="cut prompts longer than the context")
     cut.add_argument("--max-tokens-per-prompt", type=int, metavar="N", help="cut every prompt to N tokens")
     p.add_argument("--merge", nargs="+", metavar="DIR", help="same as `interp cache-merge DIR... --out DIR`")
+    p.add_argument("--dtype", default="float32", help="storage type: float32 (default), float16 or bfloat16 "
+                   "(half the disk; the model still runs in float32)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
     m = sub.add_parser("cache-merge", help="join the indexes of cache slices into one (no data copied)",
@@ -64,7 +66,7 @@ def run(args) -> None:
     index = cache_file(model, args.data, _hooks(args.hooks), args.out, batch_size=args.batch_size,
                        shard_size=args.shard_size, shard=shard, resume=args.resume, force=args.force,
                        truncate=args.truncate, max_tokens=args.max_tokens_per_prompt,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, dtype=args.dtype)
     n_prompts = sum(len(s["lines"]) for s in index["shards"])
     n_tokens = sum(sum(s["lengths"]) for s in index["shards"])
     print(f"{args.out}: {n_prompts} prompts, {n_tokens} tokens, {len(index['hooks'])} hooks, "
