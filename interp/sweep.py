@@ -15,8 +15,8 @@ reused), then recomputes only layers l..L-1 with one copy per head stacked along
 (chunked). A last-position metric computes the final layer at the last position only, and a
 logit difference is one dot product with W_U[:, t] - W_U[:, f]. When the replacement starts at
 position P > 0 (e.g. only the last position), positions before P are never recomputed. Its cost
-in forward-equivalents is at most 1 + sum_l H * (L - l) / L; `make bench` measures it (zoo-4l: 5.0-5.8 against the
-naive loop's 33, i.e. 6-7x faster; `interp.tune_allocator()` gives the upper end).
+in forward-equivalents is at most 1 + sum_l H * (L - l) / L; `make bench` measures it (zoo-4l: about 5 against the
+naive loop's 33, i.e. 6-8x faster).
 
 The fast path uses the bridge's own processed weights (`model.W_Q`, ..., with compatibility
 mode's folded LayerNorm and centred weights) and the forward pieces of `interp.engine` (cached
