@@ -442,9 +442,18 @@ start = time.perf_counter()
 index = cache_file(model, tmp / "data.txt", hooks, tmp / "cache", progress=False)
 seconds = time.perf_counter() - start
 n_tokens = sum(sum(s["lengths"]) for s in index["shards"])
+def peak_rss_mb():
+    # VmHWM belongs to this program's own address space; ru_maxrss would also count the parent's
+    # resident memory at fork time, which Linux carries across exec
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"n_lines": n_lines, "n_tokens": n_tokens, "seconds": seconds,
-                  "tokens_per_s": n_tokens / seconds,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "tokens_per_s": n_tokens / seconds, "peak_rss_mb": peak_rss_mb()}))
 import shutil; shutil.rmtree(tmp)
 """
 
@@ -454,8 +463,10 @@ def measure_stream(model_name: str, n_lines: int, hooks="blocks.0.hook_resid_pos
 
     For the benchmark and the flat-memory test. `hooks` is a name, a glob or a list of names.
 
-    Runs in a subprocess so that the peak resident memory (`ru_maxrss`) belongs to this job only;
-    it includes the interpreter, torch and the model. Lines are written to a temporary file and
+    Runs in a subprocess so that the peak resident memory belongs to this job only: on Linux it
+    is the child's VmHWM (its own address space; `ru_maxrss` would report at least the parent's
+    resident size at fork time, because Linux carries it across exec); elsewhere `ru_maxrss`.
+    It includes the interpreter, torch and the model. Lines are written to a temporary file and
     deleted afterwards.
 
     Returns:
