@@ -38,7 +38,7 @@ from torch import Tensor
 from interp.activations import to_tokens
 from interp.errors import InterpError, check_range, model_name
 from interp.sweep import (Metric, clean_run, custom, fast_sweep, logit_diff, logprob, loss, naive_sweep,
-                          position_mask, supports_fast, zero_replacement)
+                          position_mask, supports_fast, where_hook, zero_replacement)
 
 Mode = Literal["zero", "mean", "resample"]
 Engine = Literal["auto", "fast", "naive"]
@@ -225,8 +225,8 @@ def _ablate_chunk(model, tokens: Tensor, last: Tensor, met: Metric, repl: Tensor
     for i, chosen in enumerate(sets):
         for layer, head in chosen:
             heads[layer, i * B:(i + 1) * B, head] = True
-    hooks = [(f"blocks.{l}.attn.hook_z", _put(heads[l][:, None, :, None] & where[None, :, None, None],
-                                              repl[l].repeat(c, 1, 1, 1)))
+    hooks = [(f"blocks.{l}.attn.hook_z", where_hook(heads[l][:, None, :, None] & where[None, :, None, None],
+                                                   repl[l].repeat(c, 1, 1, 1)))
              for l in range(model.cfg.n_layers) if heads[l].any()]
     if c > 1:  # per-prompt targets repeat with the batch
         met = dataclasses.replace(met, **{k: getattr(met, k).repeat(c) for k in ("target", "foil")
@@ -234,12 +234,3 @@ def _ablate_chunk(model, tokens: Tensor, last: Tensor, met: Metric, repl: Tensor
     with model.hooks(fwd_hooks=hooks):
         values = met(model(tokens.repeat(c, 1)), tokens.repeat(c, 1), last.repeat(c))
     return values.reshape(c, B)
-
-
-def _put(mask: Tensor, value: Tensor):
-    """hook_z hook: z [batch pos head d_head] takes `value` where `mask` (broadcastable) is set."""
-
-    def hook(z, hook=None):
-        return torch.where(mask, value.to(z.dtype), z)
-
-    return hook

@@ -42,13 +42,7 @@ class Config:
 
 def _time(fn, repeats: int) -> float:
     """Median wall time of `repeats` calls after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    return _time_interleaved({"fn": fn}, repeats)["fn"]
 
 
 def _time_interleaved(fns: dict, repeats: int) -> dict:

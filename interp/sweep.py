@@ -141,18 +141,22 @@ def custom(fn: Callable) -> Metric:
 
 def clean_run(model, tokens: Tensor, mids: bool = False) -> tuple[Tensor, Tensor | None]:
     """hook_z per layer [layer batch pos head d_head] and (if asked) resid_mid per layer
-    [layer batch pos d_model] on `tokens`: through `interp.engine` (one forward that stops at the
-    last layer's attention) for a GPT-2-style model with no hooks attached, else the bridge."""
+    [layer batch pos d_model] on `tokens` (see `_acts`)."""
     L = model.cfg.n_layers
     names = [f"blocks.{l}.attn.hook_z" for l in range(L)] + (
         [f"blocks.{l}.hook_resid_mid" for l in range(L)] if mids else [])
-    with torch.no_grad():
-        if supports(model) and not hooked(model):
-            acts = run(model, tokens, names)[0]
-        else:
-            acts = model.run_with_cache(tokens, names_filter=lambda n: n in set(names))[1]
+    acts = _acts(model, tokens, names)
     z = torch.stack([acts[n] for n in names[:L]])
     return z, (torch.stack([acts[n] for n in names[L:]]) if mids else None)
+
+
+def _acts(model, tokens: Tensor, names: list[str]) -> dict:
+    """The activations `names` of one clean forward: through `interp.engine` (which stops after the
+    last stage asked for) for a GPT-2-style model with no hooks attached, else the bridge."""
+    with torch.no_grad():
+        if supports(model) and not hooked(model):
+            return run(model, tokens, names)[0]
+        return model.run_with_cache(tokens, names_filter=lambda n: n in set(names))[1]
 
 
 def zero_replacement(model, tokens: Tensor) -> Tensor:
@@ -217,16 +221,18 @@ def naive_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, leng
 
 def replace_hook(layer: int, heads: Sequence[int], value: Tensor, mask: Tensor):
     """(hook name, hook) that sets z[:, mask, heads] to value[:, mask, heads] ([batch pos head d_head])."""
-    heads = list(heads)
+    chosen = torch.zeros(value.shape[-2], dtype=torch.bool, device=mask.device)
+    chosen[list(heads)] = True
+    return f"blocks.{layer}.attn.hook_z", where_hook(mask[:, None, None] & chosen[None, :, None], value)
+
+
+def where_hook(mask: Tensor, value: Tensor):
+    """hook_z hook: z [batch pos head d_head] takes `value` where `mask` (broadcastable) is set."""
 
     def hook(z, hook=None):
-        z = z.clone()
-        sel = z[:, mask]
-        sel[:, :, heads] = value[:, mask][:, :, heads].to(z.dtype)
-        z[:, mask] = sel
-        return z
+        return torch.where(mask, value.to(z.dtype), z)
 
-    return f"blocks.{layer}.attn.hook_z", hook
+    return hook
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,7 +306,7 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
     names = [f"blocks.{l}.{n}" for n in ("attn.hook_z", "hook_resid_mid") for l in range(L)]
     names += [f"blocks.{l}.attn.hook_{c}" for l in range(1, L) for c in "kv"] if P else []
     with torch.no_grad():
-        acts = run(model, tokens, names)[0]
+        acts = _acts(model, tokens, names)
         z = torch.stack([acts[f"blocks.{l}.attn.hook_z"] for l in range(L)])
         mid = torch.stack([acts[f"blocks.{l}.hook_resid_mid"] for l in range(L)])
         clean = _downstream(w, L - 1, mid[-1], metric, tokens, last, torch.arange(B, device=tokens.device))
