@@ -48,9 +48,10 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from interp.arch import attention_module, uncached, unmasked_kwargs, visible
 from interp.errors import InterpError, check_range, model_name
 
-_REBUILD_TOL = 1e-4  # max |rebuilt - hook_pattern| before we call the architecture unsupported
+
 
 
 # ---------------------------------------------------------------- tensor core
@@ -149,34 +150,53 @@ class AttentionPatterns:
 def patterns(model, prompt: str, prepend_bos: bool | None = None) -> AttentionPatterns:
     """Masked and unmasked attention patterns of every layer and head on `prompt`.
 
+    One forward. In each layer the attention module runs as usual (its output is the masked
+    pattern), then once more on the same inputs with the mask freed (`interp.arch`), which gives
+    the unmasked pattern from the model's own code: rotary q/k, grouped kv heads, soft caps and
+    q/k norms included. The second call's output is dropped, so later layers see only the
+    masked run.
+
     Raises:
-        InterpError: empty or too long prompt, a list instead of one prompt, or a model whose
-            attention cannot be rebuilt from hook_q/hook_k (e.g. rotary q/k).
+        InterpError: empty or too long prompt, or a list instead of one prompt.
     """
     import torch
 
-    from interp.activations import capture
+    from interp.activations import to_tokens
 
     if not isinstance(prompt, str):
         raise InterpError(f"patterns takes one prompt string, got {type(prompt).__name__}; loop over prompts")
-    n = model.cfg.n_layers
-    names = [f"blocks.{L}.attn.hook_{s}" for L in range(n) for s in ("q", "k", "pattern")]
-    acts = capture(model, prompt, names=names, prepend_bos=prepend_bos)
     causal = is_causal(model)
-    masked, unmasked, error = [], [], 0.0
-    for L in range(n):
-        scores = qk_scores(acts[f"blocks.{L}.attn.hook_q"], acts[f"blocks.{L}.attn.hook_k"], attn_scale(model, L))
-        own = acts[f"blocks.{L}.attn.hook_pattern"][0]
-        error = max(error, (causal_softmax(scores[0], causal) - own).abs().max().item())
-        masked.append(own)
-        unmasked.append(causal_softmax(scores[0], causal=False))
-    if error > _REBUILD_TOL:
-        raise InterpError(f"cannot rebuild {model_name(model)}'s attention from hook_q/hook_k (max error {error:.1e}); "
-                          "its architecture scales or rotates q/k in a way interp does not model")
-    masked, unmasked = torch.stack(masked), torch.stack(unmasked)
-    if not causal:
-        unmasked = masked  # no mask to remove: the same pattern, exactly
-    return AttentionPatterns(acts.tokens[0], masked.detach(), unmasked.detach(), causal, error, model_name(model))
+    tokens, strs = to_tokens(model, prompt, prepend_bos)
+    found: dict = {}
+    handles = [attention_module(model, L).register_forward_hook(_both_patterns(found, L, causal), with_kwargs=True)
+               for L in range(model.cfg.n_layers)]
+    try:
+        with torch.no_grad():
+            model(tokens)
+    finally:
+        for h in handles:
+            h.remove()
+    n = model.cfg.n_layers
+    masked = torch.stack([found[L, "masked"][0] for L in range(n)]).float()
+    unmasked = torch.stack([found[L, "unmasked"][0] for L in range(n)]).float() if causal else masked
+    seen = torch.stack([found[L, "visible"][0] for L in range(n)])[:, None]  # [layer 1 query key]
+    rebuilt = unmasked * seen
+    error = (rebuilt / rebuilt.sum(-1, keepdim=True) - masked).abs().max().item()
+    return AttentionPatterns(strs[0], masked.detach(), unmasked.detach(), causal, error, model_name(model))
+
+
+def _both_patterns(found: dict, layer: int, causal: bool):
+    """Forward hook: keep the layer's own (masked) pattern and the one with its mask freed."""
+
+    def hook(module, args, kwargs, output):
+        found[layer, "masked"] = output[1]
+        n_q, n_k = output[1].shape[-2:]
+        found[layer, "visible"] = visible(kwargs.get("attention_mask"), n_q, n_k, causal).to(output[1].device)
+        if causal:
+            found[layer, "unmasked"] = module.forward(*args, **unmasked_kwargs(args, uncached(kwargs)))[1]
+        return output
+
+    return hook
 
 
 def _heads(pats: AttentionPatterns, layer: int | None, head: int | None):
@@ -231,9 +251,11 @@ def head_table(pats: AttentionPatterns, layer: int | None = None, head: int | No
 def no_causal_mask(model, layers: Sequence[int] | None = None):
     """Inside the block, the chosen layers (all by default) attend without the causal mask.
 
-    A hook on `hook_pattern` replaces the masked pattern with the softmax of the unmasked
-    scores rebuilt from that layer's hook_q and hook_k; z (= pattern @ v) and everything after
-    it follow. The hooks go when the block exits, also when it raised.
+    A forward pre-hook hands each chosen layer's attention module a freed mask
+    (`interp.arch.free_mask`: only padding stays hidden), so the model's own attention code
+    computes the unmasked pattern and everything after it follows, on every architecture
+    (including those whose `hook_pattern` cannot be edited). On sliding-window layers the window
+    goes too. The hooks go when the block exits, also when it raised.
 
     Raises:
         InterpError: the model has no causal mask, or a layer is out of range.
@@ -242,32 +264,16 @@ def no_causal_mask(model, layers: Sequence[int] | None = None):
         raise InterpError(f"{model_name(model)} is an encoder with no causal mask: its attention already "
                           "sees every position, so there is nothing to remove")
     layers = _check_layers(model, layers)
-    store: dict = {}
-    hooks = []
-    for L in layers:
-        hooks += [(f"blocks.{L}.attn.hook_q", _keep(store, L, "q")), (f"blocks.{L}.attn.hook_k", _keep(store, L, "k")),
-                  (f"blocks.{L}.attn.hook_pattern", _unmask(store, L, attn_scale(model, L)))]
+    handles = [attention_module(model, L).register_forward_pre_hook(_free, with_kwargs=True) for L in layers]
     try:
-        with model.hooks(fwd_hooks=hooks):
-            yield model
+        yield model
     finally:
-        store.clear()
+        for h in handles:
+            h.remove()
 
 
-def _keep(store: dict, layer: int, what: str):
-    def hook(tensor, hook):
-        store[layer, what] = tensor
-        return tensor
-
-    return hook
-
-
-def _unmask(store: dict, layer: int, scale: float):
-    def hook(pattern, hook):
-        scores = qk_scores(store[layer, "q"], store[layer, "k"], scale)
-        return causal_softmax(scores, causal=False).to(pattern.dtype)
-
-    return hook
+def _free(module, args, kwargs):
+    return args, unmasked_kwargs(args, kwargs)
 
 
 def _check_layers(model, layers: Sequence[int] | None) -> list[int]:
