@@ -35,8 +35,12 @@ _LAYER = re.compile(r"^blocks\.(\d+)\.(.+)$")
 
 
 def hook_names(model) -> list[str]:
-    """Canonical hook point names of `model`, in forward order (aliases dropped)."""
-    return [n for n in model.hook_dict if not _ALIAS.search(n)]
+    """Canonical hook point names of `model`, in forward order (aliases dropped, and per-head
+    outputs `attn.hook_result` where the bridge cannot give them: OPT, GPT-J)."""
+    from interp.arch import facts
+
+    result = facts(model).has_attn_result
+    return [n for n in model.hook_dict if not _ALIAS.search(n) and (result or not n.endswith("attn.hook_result"))]
 
 
 def select_names(model, names: Names) -> list[str]:

@@ -63,6 +63,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from interp.arch import facts, norm_gain, param, softcap
 from interp.errors import InterpError, check_range
 from interp.models import require_trained
 from interp.tokens import Token, token_id, token_ids  # noqa: F401  (token_id is re-exported)
@@ -147,7 +148,7 @@ def direct_logit_attribution(model, prompts: str | Sequence[str], target: Target
         values = torch.cat([values, bias[None]])
         labels.append(("bias", None, None, None, "bias"))
         rows = torch.arange(len(positions), device=values.device)
-        logits = acts.logits[rows, torch.tensor(positions, device=values.device)]
+        logits = _uncapped(model, acts.logits[rows, torch.tensor(positions, device=values.device)])
         model_value = logits.gather(1, t_ids[:, None])[:, 0]
         if f_ids is not None:
             model_value = model_value - logits.gather(1, f_ids[:, None])[:, 0]
@@ -157,8 +158,10 @@ def direct_logit_attribution(model, prompts: str | Sequence[str], target: Target
 
 def _dla_hooks(model, neurons: int | None) -> list[str]:
     names = ["hook_embed"] + (["hook_pos_embed"] if "hook_pos_embed" in model.hook_dict else [])
+    post = facts(model).post_norms
     for layer in range(model.cfg.n_layers):
         names += [f"blocks.{layer}.attn.hook_z", f"blocks.{layer}.hook_mlp_out"]
+        names += [f"blocks.{layer}.ln1_post.hook_scale", f"blocks.{layer}.ln2_post.hook_scale"] if post else []
     if neurons is not None:
         names.append(f"blocks.{neurons}.mlp.hook_post")
     if "ln_final.hook_scale" in model.hook_dict:
@@ -168,9 +171,10 @@ def _dla_hooks(model, neurons: int | None) -> list[str]:
 
 def _direction(model, t_ids, f_ids):
     """Unembedding direction [batch d_model] (centred when the final norm centres) and b_U term [batch]."""
-    d, b = model.W_U[:, t_ids].T, model.b_U[t_ids]
+    b_U = param(model, "b_U")
+    d, b = model.W_U[:, t_ids].T, b_U[t_ids]
     if f_ids is not None:
-        d, b = d - model.W_U[:, f_ids].T, b - model.b_U[f_ids]
+        d, b = d - model.W_U[:, f_ids].T, b - b_U[f_ids]
     if model.cfg.normalization_type in _CENTRING_NORMS:
         d = d - d.mean(-1, keepdim=True)
     return d, b
@@ -189,15 +193,17 @@ def _shares(model, acts, positions: list[int], d, neurons: int | None):
     if "hook_pos_embed" in acts:
         vals.append((at("hook_pos_embed") * d).sum(-1))
         labels.append(("pos_embed", None, None, None, "pos_embed"))
-    W_O, b_O = model.W_O, model.b_O
+    W_O, b_O = model.W_O, param(model, "b_O")
     for layer in range(model.cfg.n_layers):
-        head_dirs = torch.einsum("hem,bm->bhe", W_O[layer], d)
+        d_attn = _through_post_norm(model, acts, at, layer, "ln1_post", d)
+        head_dirs = torch.einsum("hem,bm->bhe", W_O[layer], d_attn)
         vals += list(((at(f"blocks.{layer}.attn.hook_z") * head_dirs).sum(-1)).T)
         labels += [(f"L{layer}H{h}", layer, h, None, "head") for h in range(model.cfg.n_heads)]
-        vals.append(d @ b_O[layer])
+        vals.append(d_attn @ b_O[layer])
         labels.append((f"L{layer} b_O", layer, None, None, "attn_bias"))
         if layer == neurons:
-            v, lab = _neuron_shares(model, at(f"blocks.{layer}.mlp.hook_post"), d, layer)
+            d_mlp = _through_post_norm(model, acts, at, layer, "ln2_post", d)
+            v, lab = _neuron_shares(model, at(f"blocks.{layer}.mlp.hook_post"), d_mlp, layer)
             vals, labels = vals + v, labels + lab
         else:
             vals.append((at(f"blocks.{layer}.hook_mlp_out") * d).sum(-1))
@@ -205,11 +211,28 @@ def _shares(model, acts, positions: list[int], d, neurons: int | None):
     return torch.stack(vals), labels
 
 
+def _through_post_norm(model, acts, at, layer: int, norm: str, d):
+    """The direction a write must have before a block's post-norm (Gemma) so that its share is
+    exact: the norm's gain over its frozen scale, times d. Without post-norms, d itself."""
+    name = f"blocks.{layer}.{norm}.hook_scale"
+    if name not in acts:
+        return d
+    gain = norm_gain(getattr(model.blocks[layer], norm))
+    return d * gain / at(name)[:, :1]
+
+
 def _neuron_shares(model, post, d, layer: int):
     """Each neuron's share (activation x W_out row . direction) and the b_out share."""
     per_neuron = post * (d @ model.W_out[layer].T)  # [batch d_mlp]
     labels = [(f"L{layer} N{i}", layer, None, i, "neuron") for i in range(post.shape[-1])]
-    return list(per_neuron.T) + [d @ model.b_out[layer]], labels + [(f"L{layer} b_out", layer, None, None, "mlp_bias")]
+    return list(per_neuron.T) + [d @ param(model, "b_out")[layer]], labels + [(f"L{layer} b_out", layer, None, None, "mlp_bias")]
+
+
+def _uncapped(model, logits):
+    """Logits before the final soft cap (Gemma 2: cap * tanh(x / cap), inverted), which the parts
+    sum to; the logits themselves when the model has no cap."""
+    cap = facts(model).final_softcap
+    return logits if cap is None else cap * (logits / cap).clamp(-1 + 1e-7, 1 - 1e-7).atanh()
 
 
 def _check_sum(model, total, model_value) -> None:
@@ -302,7 +325,7 @@ def lens_logits(model, prompts: str | Sequence[str], pos: int | None = -1, allow
     rows, cols = (torch.tensor(x, device=model.cfg.device) for x in zip(*pairs))
     with torch.no_grad():
         stack = torch.stack([acts[n][rows, cols] for n in names])  # [layer row d_model]
-        lens = model.ln_final(stack) @ model.W_U + model.b_U
+        lens = softcap(model.ln_final(stack) @ model.W_U + param(model, "b_U"), facts(model).final_softcap)
     final = acts.logits[rows, cols]
     err = float((lens[-1] - final).abs().max())
     if err > 1e-3:
