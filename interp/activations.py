@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from interp.errors import InterpError, closest, model_name
+from interp.tokens import token_texts
 
 Names = str | Sequence[str] | Callable[[str], bool] | None
 # Aliases of other hook points, and points the bridge fires only under optional flags
@@ -108,13 +109,12 @@ def to_tokens(model, prompts: str | Sequence[str], prepend_bos: bool | None = No
     tokens = torch.full((len(rows), max(len(r) for r in rows)), pad, dtype=torch.long)
     for i, r in enumerate(rows):
         tokens[i, :len(r)] = r
-    strs = [model.tokenizer.convert_ids_to_tokens(r.tolist()) for r in rows]
-    return tokens.to(model.cfg.device), [[_show(t) for t in s] for s in strs]
+    return tokens.to(model.cfg.device), [_show(model, r.tolist()) for r in rows]
 
 
-def _show(token: str) -> str:
-    """GPT-2 byte-level token ('Ġking') as text (' king')."""
-    return token.replace("Ġ", " ").replace("Ċ", "\n")
+def _show(model, ids) -> list[str]:
+    """Tokens as text by the tokenizer's own decoder (' café', not byte-level BPE's 'ĠcafÃ©')."""
+    return token_texts(model.tokenizer, ids)
 
 
 @dataclass
@@ -181,8 +181,7 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
     if isinstance(prompts, torch.Tensor):
         tokens = prompts.to(model.cfg.device)
         lengths = list(lengths) if lengths is not None else [tokens.shape[1]] * tokens.shape[0]
-        strs = [[_show(t) for t in model.tokenizer.convert_ids_to_tokens(row[:n].tolist())]
-                for row, n in zip(tokens, lengths)]
+        strs = [_show(model, row[:n].tolist()) for row, n in zip(tokens, lengths)]
     else:
         tokens, strs = to_tokens(model, prompts, prepend_bos)
     if fast:

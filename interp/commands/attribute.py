@@ -45,14 +45,14 @@ def add_common(p, target_required: bool) -> None:
 
 
 def _header(model, args, tokens) -> None:
-    from interp.tokens import token_id
+    from interp.tokens import token_id, token_text
 
     print(f"{model.info.name}: tokens {tokens}")
     for what in ("target", "foil"):
         value = getattr(args, what, None)
         if value is not None:
             i = token_id(model, value, what)
-            print(f"  {what} {value!r} -> token {model.tokenizer.convert_ids_to_tokens(i).replace('Ġ', ' ')!r} (id {i})")
+            print(f"  {what} {value!r} -> token {token_text(model.tokenizer, i)!r} (id {i})")
 
 
 def run_attribute(args) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Literal
 
 from interp.errors import InterpError
+from interp.tokens import token_texts
 
 Space = Literal["embed", "unembed"]
 Candidates = Literal["words", "all"]
@@ -53,7 +54,7 @@ def vectors(model, space: Space = "embed", allow_untrained: bool = False):
 
 
 def _pieces(model, ids: list[int]) -> list[str]:
-    return [p.replace("Ġ", " ").replace("▁", " ") for p in model.tokenizer.convert_ids_to_tokens(ids)]
+    return token_texts(model.tokenizer, ids)
 
 
 def why_not_word(model, word: str) -> tuple[int | None, str]:

@@ -21,7 +21,7 @@ import math
 
 import pandas as pd
 
-from interp.tokens import token_id
+from interp.tokens import token_id, token_texts
 
 
 def is_causal(model) -> bool:
@@ -42,8 +42,8 @@ def tokens_table(acts) -> pd.DataFrame:
 
 
 def _decode(model, ids) -> list[str]:
-    """Token strings as capture shows them (GPT-2's 'Ġ' as a space)."""
-    return [t.replace("Ġ", " ").replace("Ċ", "\n") for t in model.tokenizer.convert_ids_to_tokens([int(i) for i in ids])]
+    """Token strings as capture shows them (decoded by the tokenizer: ' café', not 'ĠcafÃ©')."""
+    return token_texts(model.tokenizer, ids)
 
 
 def predictions_table(model, acts, k: int = 5) -> pd.DataFrame:
