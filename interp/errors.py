@@ -29,6 +29,8 @@ def check_range(what: str, value: int, n: int, model_name: str) -> int:
 
 
 def model_name(model) -> str:
-    """The model's name for messages ("zoo-4l"), or "the model" when it has no `.info`."""
+    """The model's name for messages ("zoo-4l"): its `.info` name, else its config's model name
+    (a bridge booted without `interp.load`), else "the model"."""
     info = getattr(model, "info", None)
-    return info.name if info is not None else "the model"
+    name = getattr(info, "name", None) or getattr(getattr(model, "cfg", None), "model_name", None)
+    return str(name) if name else "the model"

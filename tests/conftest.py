@@ -48,6 +48,17 @@ def zoo2l():
 
 
 @pytest.fixture(scope="session")
+def smollm2():
+    """The default model, SmolLM2-135M-Instruct (GGUF Q4_1, dequantized); do not modify it.
+
+    The converted copy lives in the user cache ($INTERP_CACHE or ~/.cache/interp): the first
+    session on a machine converts it (~30-70 s), later ones boot from the cache."""
+    import interp
+
+    return interp.load("smollm2-135m", progress=False)
+
+
+@pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory):
     """A random-weight GPT-2 directory (2 layers, d_model 32) with the zoo tokenizer."""
     import torch

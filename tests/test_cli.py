@@ -45,9 +45,11 @@ def test_models_json(capsys):
     assert main(["models", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     by_name = {r["name"]: r for r in rows}
-    assert by_name["zoo-4l"]["default"] is True and by_name["zoo-2l"]["default"] is False
+    assert [r["name"] for r in rows if r["default"]] == ["smollm2-135m"]
+    assert by_name["zoo-4l"]["default"] is False and by_name["zoo-2l"]["default"] is False
     for r in rows:
-        assert {"name", "default", "n_layers", "n_heads", "d_model", "trained"} <= set(r)
+        assert {"name", "default", "n_layers", "n_heads", "d_model", "trained", "weights", "quantization"} <= set(r)
+    assert by_name["smollm2-135m"]["quantization"] == "Q4_1" and by_name["smollm2-135m"]["n_layers"] == 30
     assert by_name["zoo-4l"]["n_layers"] == 4 and by_name["zoo-4l"]["trained"] is True
     if "all-MiniLM-L6-v2" in by_name:
         assert by_name["all-MiniLM-L6-v2"]["trained"] is False
