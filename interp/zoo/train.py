@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from multiprocessing import Pool
 from pathlib import Path
 
+from interp.models import DEFAULT_MODEL
 from interp.zoo.corpus import BOS, UNK, Corpus, Mix, vocabulary
 
 MODELS_DIR = Path(__file__).parent / "models"
@@ -55,7 +56,6 @@ RECIPES: dict[str, Recipe] = {
         description="4-layer GPT-2, the default model: induction, IOI and gender geometry.",
     ),
 }
-DEFAULT_MODEL = "zoo-4l"
 
 
 def build_tokenizer():
