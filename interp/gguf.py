@@ -271,10 +271,13 @@ def convert(path: str | os.PathLike, *, digest: str | None = None, progress: boo
     target = cached_dir(digest)
     if (target / "interp.json").exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stale(target.parent)
     tmp = target.parent / f".tmp-{digest[:16]}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    try:
+        tmp.mkdir(parents=True)
+    except OSError as e:
+        raise InterpError(f"cannot write the model cache at {str(target.parent)!r} ({e.strerror}): "
+                          "set INTERP_CACHE to a writable directory") from None
+    _sweep_stale(target.parent)
     try:
         _convert_into(path, header, tmp, progress, name or path.name, digest)
         try:

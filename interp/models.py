@@ -204,10 +204,13 @@ def _convert(name: str, location: str, progress: bool) -> Path:
 
 
 def boot(hf_model, tokenizer, name_or_path: str, device: str | None = "cpu", device_map=None):
-    """Wrap a Hugging Face model in a TransformerBridge (eval mode, compatibility mode on)."""
+    """Wrap a Hugging Face model in a TransformerBridge (eval mode, compatibility mode on).
+
+    With `device_map`, the model is already placed by accelerate (TransformerLens refuses a
+    device_map beside hf_model=; it reads the placement from the model)."""
     from transformer_lens.model_bridge import TransformerBridge
 
-    placement = {"device_map": device_map} if device_map is not None else {"device": device}
+    placement = {} if device_map is not None else {"device": device}
     model = TransformerBridge.boot_transformers(name_or_path, hf_model=hf_model, tokenizer=tokenizer, **placement)
     model.eval()
     model.enable_compatibility_mode()

@@ -218,3 +218,11 @@ def test_hf_model_loaded_from_gguf_keeps_its_provenance(tiny_gguf, cache):
     assert model.info.weights.endswith("GGUF Q8_0 (tiny.gguf), dequantized to float32")
     with torch.no_grad():
         assert torch.allclose(model(tokens).log_softmax(-1), before, atol=1e-4)
+
+
+def test_unwritable_cache_is_one_line(tiny_gguf, tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    monkeypatch.setenv("INTERP_CACHE", str(blocker / "cache"))
+    with pytest.raises(InterpError, match="set INTERP_CACHE to a writable directory"):
+        interp.load(str(tiny_gguf), progress=False)

@@ -15,6 +15,11 @@ def test_resolve_input_checks_need_no_model(tmp_path):
         resolve(str(tmp_path / "nope"))
     with pytest.raises(InterpError, match="config.json is missing"):
         resolve(str(tmp_path))
+    with pytest.raises(InterpError, match="does not exist: give a directory with config.json or a .gguf file"):
+        resolve("weights.Q4_K_M.gguf")  # a file name, not a hub id
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InterpError, match="holds no .gguf file"):
+        resolve(str(tmp_path / "empty"))
     assert resolve("zoo-4l")[1] == "zoo"
     assert "zoo-4l" in builtin_names() and "zoo-2l" in builtin_names()
 
@@ -226,3 +231,9 @@ def test_smollm2_tokens_display_as_text(smollm2):
     with pytest.raises(InterpError, match=r"tokenizes as \[' caf', 'és', ' na', 'ïve'\]") as e:
         token_id(smollm2, " cafés naïve")
     assert "Ã" not in str(e.value)
+
+
+def test_device_map_places_the_model_through_accelerate(tiny_dir):
+    pytest.importorskip("accelerate")
+    model = interp.load(str(tiny_dir), device_map="cpu")  # the HF model is placed; the bridge adopts it
+    assert model.cfg.device == "cpu" and model.info.n_layers == 2
