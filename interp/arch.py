@@ -40,6 +40,12 @@ import weakref
 from dataclasses import dataclass
 
 _FACTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# How interp turns on the bridge's compatibility mode. LayerNorm weights are folded and writing
+# weights centred (HookedTransformer's numerics), but value biases stay in each head's values:
+# folding them into b_O (TransformerLens' default) would make `hook_z` differ from the input of
+# Hugging Face's output projection by a per-head constant, so zeroing a head would leave that
+# constant's write behind and DLA would credit it to b_O instead of the head.
+COMPATIBILITY = {"fold_value_biases": False}
 # HF model_type -> the family name interp reports.
 _FAMILY = {"gpt2": "gpt2", "llama": "llama", "qwen2": "qwen2", "mistral": "mistral", "gemma": "gemma",
            "gemma2": "gemma2", "gemma3": "gemma3", "gemma3_text": "gemma3", "gpt_neox": "neox", "phi": "phi",

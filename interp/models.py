@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from interp import gguf, packaged
+from interp.arch import COMPATIBILITY
 from interp.errors import InterpError, closest
 
 DEFAULT_MODEL = packaged.SMOLLM2.name
@@ -213,7 +214,7 @@ def boot(hf_model, tokenizer, name_or_path: str, device: str | None = "cpu", dev
     placement = {} if device_map is not None else {"device": device}
     model = TransformerBridge.boot_transformers(name_or_path, hf_model=hf_model, tokenizer=tokenizer, **placement)
     model.eval()
-    model.enable_compatibility_mode()
+    model.enable_compatibility_mode(**COMPATIBILITY)
     return model
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from interp.arch import COMPATIBILITY
 from interp.errors import InterpError
 
 
@@ -48,7 +49,7 @@ def _adopt_bridge(bridge):
     if bridge.__dict__.get("info") is not None:
         return bridge  # already loaded by interp
     if not getattr(bridge, "compatibility_mode", False):
-        bridge.enable_compatibility_mode()
+        bridge.enable_compatibility_mode(**COMPATIBILITY)
     bridge.eval()
     where = _name_or_path(bridge.original_model) or str(bridge.cfg.model_name)
     return _attach(bridge, where, f"a TransformerBridge passed to interp.load (booted from {where})")

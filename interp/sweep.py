@@ -22,9 +22,13 @@ The fast path uses the bridge's own processed weights (`model.W_Q`, ..., with co
 mode's folded LayerNorm and centred weights) and the forward pieces of `interp.engine` (cached
 weights, LayerNorm, attention, MLP), so it reproduces the bridge's numbers (to ~1e-5). Every
 call checks that against one bridge forward of the first prompt (of all prompts for a custom
-metric) and raises if they disagree. It supports GPT-2-style models (learned absolute
-positions, LayerNorm, sequential attention then MLP) with no hooks attached; `supports_fast(model)`
-says whether a model is one.
+metric) and raises if they disagree. That plain-torch path serves GPT-2-style models (learned
+absolute positions, LayerNorm, sequential attention then MLP) with no hooks attached; every
+other causal architecture (Llama, Qwen2, Mistral, Gemma 2/3, GPT-NeoX, Phi, GPT-J, OPT) takes
+`interp.blocks.block_sweep`, which replays the model's own decoder blocks downstream of each
+head, stacked along the batch (same numbers as the naive loop; SmolLM2-135M, 270 heads, 2 IOI
+prompts: 7.3x faster for a logit difference on a busy 2-core machine). `supports_fast(model)`
+says whether a model has a fast path.
 
 Example:
     >>> import interp
@@ -240,8 +244,11 @@ def where_hook(mask: Tensor, value: Tensor):
 
 
 def supports_fast(model) -> bool:
-    """True for GPT-2-style models, which `fast_sweep` handles (see `interp.engine.supports`)."""
-    return supports(model)
+    """Whether `fast_sweep` runs on `model`: every causal bridge (GPT-2-style ones through the
+    plain-torch engine, the rest by replaying their own blocks, `interp.blocks`)."""
+    from interp.arch import facts
+
+    return supports(model) or facts(model).causal
 
 
 def _weights(model) -> Weights:
@@ -292,9 +299,14 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
         chunk: heads per stacked batch (default: as many as fit in 32 MiB of MLP activations).
 
     Raises:
-        InterpError: a model that is not GPT-2-style (use `naive_sweep`), or a bad replacement.
+        InterpError: a bad replacement. Models that are not GPT-2-style run through
+            `interp.blocks.block_sweep` (their own decoder blocks, downstream only).
     """
     _check_replacement(model, tokens, replacement)
+    if not supports(model):
+        from interp.blocks import block_sweep
+
+        return block_sweep(model, tokens, replacement, metric, lengths, positions, layers)
     w = _weights(model)
     if hooked(model):
         raise InterpError("the model has hooks attached, which the fast sweep would not run; remove them "

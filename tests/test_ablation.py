@@ -17,9 +17,8 @@ SHORT = "The king and the queen"
 def _hf_logit_diff(path, prompt_tokens, heads, target, foil):
     """Logit diff from a fresh transformers model whose heads' W_O rows are zeroed by hand.
 
-    Compatibility mode folds ln_1's bias into the value bias and the value bias into b_O (as
-    HookedTransformer did), so zeroing z keeps the constant (b_V + ln1_b W_V)[h] @ W_O[h]: move it
-    into c_proj's bias before zeroing the rows.
+    interp keeps value biases in each head's values (`interp.arch.COMPATIBILITY`), so a zeroed
+    head writes nothing at all, as when its rows of c_proj's weight are zero.
     """
     from transformers import GPT2LMHeadModel
 
@@ -27,11 +26,7 @@ def _hf_logit_diff(path, prompt_tokens, heads, target, foil):
     dh = hf.config.n_embd // hf.config.n_head
     with torch.no_grad():
         for l, h in heads:
-            attn, d = hf.transformer.h[l].attn, hf.config.n_embd
-            rows = slice(h * dh, (h + 1) * dh)
-            b_v = attn.c_attn.bias[2 * d:] + hf.transformer.h[l].ln_1.bias @ attn.c_attn.weight[:, 2 * d:]
-            attn.c_proj.bias += b_v[rows] @ attn.c_proj.weight[rows]
-            attn.c_proj.weight[rows] = 0
+            hf.transformer.h[l].attn.c_proj.weight[h * dh:(h + 1) * dh] = 0
         logits = hf(prompt_tokens).logits[0, -1]
     return (logits[target] - logits[foil]).item()
 

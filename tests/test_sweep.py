@@ -102,12 +102,29 @@ def test_position_out_of_range():
     assert position_mask(None, 3, "cpu").all() and position_mask([-1], 3, "cpu").tolist() == [False, False, True]
 
 
-def test_unsupported_architecture_refused():
-    fake = SimpleNamespace(cfg=SimpleNamespace(original_architecture="LlamaForCausalLM", n_layers=1, n_heads=1, d_head=1),
-                           original_model=None)
-    assert not supports_fast(fake)
-    with pytest.raises(InterpError, match="engine='naive'"):
-        fast_sweep(fake, torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, 1, 2, 1, 1), loss())
+def test_block_sweep_equals_naive_with_padding_and_positions(zoo2l):
+    """The any-architecture path (`interp.blocks`), run here on GPT-2, against the hooked loop:
+    two prompts of different lengths, a last-position metric and a loss, replacement at two
+    positions."""
+    from interp.blocks import block_sweep
+
+    tokens, lengths = _ablation_tokens(zoo2l)
+    repl = zero_replacement(zoo2l, tokens)
+    for metric in (logit_diff(zoo2l, [" Mary", " Anna"], [" John", " John"], 2), loss()):
+        for positions in (None, [2, 5]):
+            clean_b, fast = block_sweep(zoo2l, tokens, repl, metric, lengths=lengths, positions=positions)
+            clean_n, slow = naive_sweep(zoo2l, tokens, repl, metric, lengths=lengths, positions=positions)
+            assert torch.allclose(clean_b, clean_n, atol=1e-5)
+            assert (fast - slow).abs().max() < 1e-4
+            assert (fast - clean_n[None, None]).abs().max() > 1e-3  # the ablations do something
+
+
+def _ablation_tokens(model):
+    from interp.activations import to_tokens
+
+    prompts = ["When Mary and John went to the store, John gave a drink to", "When Anna and John went home, John gave a book to"]
+    tokens, strs = to_tokens(model, prompts)
+    return tokens, [len(s) for s in strs]
 
 
 def test_self_check_catches_wrong_weights(zoo2l, monkeypatch):
