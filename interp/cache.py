@@ -58,7 +58,7 @@ from pathlib import Path
 
 from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, merge_caches, open_cache,
                                 read_index, save_index, sha256_file)
-from interp.errors import InterpError
+from interp.errors import InterpError, model_name
 
 DTYPES = ("float32", "float16", "bfloat16")
 __all__ = ["cache_file", "open_cache", "merge_caches", "Cache", "measure_stream", "parse_shard", "read_lines",
@@ -118,14 +118,14 @@ def _limit(model, max_tokens: int | None, truncate: bool) -> int | None:
     """Tokens kept per prompt (None: refuse prompts longer than the context)."""
     n_ctx = model.cfg.n_ctx
     if max_tokens is not None and not 1 <= max_tokens <= n_ctx:
-        raise InterpError(f"--max-tokens-per-prompt {max_tokens} out of range: {model.info.name} takes 1-{n_ctx}")
+        raise InterpError(f"--max-tokens-per-prompt {max_tokens} out of range: {model_name(model)} takes 1-{n_ctx}")
     return max_tokens if max_tokens is not None else (n_ctx if truncate else None)
 
 
 def _tokenize(model, text: str, limit: int | None, where: str):
     tokens = model.to_tokens(text, truncate=False)[0]
     if limit is None and len(tokens) > model.cfg.n_ctx:
-        raise InterpError(f"{where} is {len(tokens)} tokens but {model.info.name} takes at most {model.cfg.n_ctx}; "
+        raise InterpError(f"{where} is {len(tokens)} tokens but {model_name(model)} takes at most {model.cfg.n_ctx}; "
                           "shorten it or pass --truncate (or --max-tokens-per-prompt N)")
     return tokens[:limit] if limit is not None else tokens
 
@@ -296,13 +296,13 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
     total, longest, digest = _scan(model, data, shard, limit)
     check_batch_memory(model, names, batch_size, longest)
     _prepare_out(out, resume, force)
-    settings = {"model": model.info.name, "hooks": list(names), "slice": list(shard), "shard_size": shard_size,
+    settings = {"model": model_name(model), "hooks": list(names), "slice": list(shard), "shard_size": shard_size,
                 "max_tokens": limit, "dtype": dtype, "data_sha256": digest}
     index = _resume(out, settings) if resume else None
     index = index or _new_index(model, settings)
     done = {line for s in index["shards"] for line in s["lines"]}
     todo = ((num, text) for num, text in read_lines(data) if num % shard[1] == shard[0] and num not in done)
-    bar = _bar(progress, total, len(done), model.info.name)
+    bar = _bar(progress, total, len(done), model_name(model))
     written = 0
     for group in _chunks(todo, shard_size):  # one shard's prompts at a time: memory stays flat
         _write_shard(model, out, index, group, names, limit, batch_size, bar)

@@ -237,3 +237,13 @@ def test_device_map_places_the_model_through_accelerate(tiny_dir):
     pytest.importorskip("accelerate")
     model = interp.load(str(tiny_dir), device_map="cpu")  # the HF model is placed; the bridge adopts it
     assert model.cfg.device == "cpu" and model.info.n_layers == 2
+
+
+def test_report_accepts_a_bridge_booted_by_hand(tiny_dir, tmp_path):
+    from transformer_lens.model_bridge import TransformerBridge
+
+    from interp.report.build import attention_page
+
+    bridge = TransformerBridge.boot_transformers(str(tiny_dir), device="cpu")
+    path = attention_page(bridge, "When Mary and John went", tmp_path / "attn.html")
+    assert tiny_dir.name in open(path, encoding="utf-8").read() and bridge.info.source == "object"

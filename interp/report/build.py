@@ -33,9 +33,10 @@ _TEXT_COLUMNS = ("token", "candidate", "query_token", "key_token", "role", "word
 
 
 def _model(model):
+    """A model from `interp.load`, for a name, a path or a bridge booted by hand (gets `.info`)."""
     from interp.models import load
 
-    return load(model) if isinstance(model, (str, Path)) else model
+    return load(model)
 
 
 def _meta(model, prompt: str) -> str:

@@ -47,9 +47,10 @@ class Figure:
 
 
 def _model(model):
+    """A model from `interp.load`, for a name, a path or a bridge booted by hand (gets `.info`)."""
     from interp.models import load
 
-    return load(model) if isinstance(model, (str, Path)) else model
+    return load(model)
 
 
 def attention(model, prompt: str, layer: int | None = None) -> Figure:
