@@ -70,7 +70,7 @@ def tuned() -> bool:
 
 
 def auto() -> None:
-    """`tune()` once per process unless INTERP_TUNE_ALLOCATOR=0 (called by `interp.engine`)."""
+    """`tune()` once per process unless INTERP_TUNE_ALLOCATOR=0 (called by `interp.load` and `interp.engine`)."""
     global _asked
     if not _asked:
         _asked = True

@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING
 from interp.arch import facts, norm_gain, param, softcap
 from interp.errors import InterpError, check_range
 from interp.models import require_trained
-from interp.tokens import Token, token_id, token_ids  # noqa: F401  (token_id is re-exported)
+from interp.tokens import Token, token_id, token_ids, token_text  # noqa: F401  (token_id is re-exported)
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -377,12 +377,12 @@ def _lens_frame(model, lens, probs, top, names, pairs, t_ids) -> "pandas.DataFra
             extra = _target_cols(tok, lens[layer, r], probs[layer, r], t_ids[b]) if t_ids is not None else {}
             for rank, (i, logit) in enumerate(zip(top.indices[layer, r].tolist(), top.values[layer, r].tolist())):
                 rows.append({"prompt": b, "pos": p, "layer": layer, "hook": name, "rank": rank + 1,
-                             "token": tok.convert_ids_to_tokens(i).replace("Ġ", " "), "token_id": i,
+                             "token": token_text(tok, i), "token_id": i,
                              "prob": float(probs[layer, r, i]), "logit": logit, **extra})
     return pd.DataFrame(rows).sort_values(["prompt", "pos", "layer", "rank"], ignore_index=True)
 
 
 def _target_cols(tok, logits, probs, t_id) -> dict:
     t = int(t_id)
-    return {"target": tok.convert_ids_to_tokens(t).replace("Ġ", " "),
+    return {"target": token_text(tok, t),
             "target_rank": int((logits > logits[t]).sum()) + 1, "target_prob": float(probs[t])}

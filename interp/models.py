@@ -166,6 +166,9 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
     Raises:
         InterpError: unknown name, missing or malformed path, corrupt weights, hub offline.
     """
+    from interp.allocator import auto as tune_allocator
+
+    tune_allocator()  # keep freed activation memory for reuse (INTERP_TUNE_ALLOCATOR=0 opts out)
     if not isinstance(model, (str, os.PathLike)):
         from interp.objects import adopt
 
