@@ -51,11 +51,21 @@ def make_metric(model, n: int, target=None, foil=None, metric: Callable | None =
         if not callable(metric):
             raise InterpError(f"metric {metric!r} is not callable; pass fn(logits, tokens) -> tensor[batch]")
         return custom(metric)
+    _check_logits_trained(model)
     if foil is not None:
         if target is None:
             raise InterpError("a foil needs a target: pass target= too (logit difference = target - foil)")
         return logit_diff(model, target, foil, n)
     return logprob(model, target, n) if target is not None else loss()
+
+
+def _check_logits_trained(model) -> None:
+    """Refuse a built-in metric on logits that come from weights the checkpoint lacked."""
+    info = getattr(model, "info", None)
+    if info is not None and info.untrained_parts:
+        raise InterpError(f"head ablation reads the logits, but {info.name} loaded {', '.join(info.untrained_parts)} "
+                          "at random (missing from its checkpoint), so its metrics would be noise; use a model "
+                          "with a trained unembedding, e.g. smollm2-135m")
 
 
 def replacement(model, tokens: Tensor, lengths: Sequence[int], mode: Mode, reference: Sequence[str] | None = None,

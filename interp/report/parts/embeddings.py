@@ -1,5 +1,6 @@
 """The embedding-direction picture, from `interp.embeddings`: a gender direction learned from the
-zoo's training word pairs, with held-out pairs and the prompt's own words projected on it.
+lexicon's training word pairs (those that are single tokens for the model), with held-out pairs
+and the prompt's own words projected on it.
 
 Example:
     >>> import pandas as pd
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from interp.errors import InterpError
+from interp.errors import InterpError, model_name
 from interp.report import plots
 from interp.report.html import Section, esc, figure, table
 
@@ -27,10 +28,12 @@ def compute(model, prompt: str, target, foil, seed: int) -> dict:
     diff-of-means direction of the training pairs (input embedding W_E)."""
     from interp.activations import to_tokens
     from interp.embeddings import pair_direction, project
-    from interp.zoo.lexicon import gender_pairs
 
-    d = pair_direction(model, gender_pairs("train"), labels=("male", "female"))
-    held = gender_pairs("held_out")
+    train, held = _single_token_pairs(model, "train"), _single_token_pairs(model, "held_out")
+    if len(train) < 4 or len(held) < 2:
+        raise InterpError(f"only {len(train)} training and {len(held)} held-out gender pairs are single tokens in "
+                          f"{model_name(model)}'s vocabulary (at least 4 and 2 are needed)")
+    d = pair_direction(model, train, labels=("male", "female"))
     rows = project(model, [w for pair in held for w in pair], d)
     rows = rows.assign(expected=[lab for _ in held for lab in ("male", "female")],
                        pair=[i for i in range(len(held)) for _ in (0, 1)], group="held-out pair")
@@ -46,13 +49,21 @@ def compute(model, prompt: str, target, foil, seed: int) -> dict:
     return {"embedding_direction": rows}
 
 
+def _single_token_pairs(model, split: str) -> list[tuple[str, str]]:
+    """The lexicon's gender pairs of `split` whose two words are each one token for `model`."""
+    from interp.embeddings.vectors import why_not_word
+    from interp.zoo.lexicon import gender_pairs
+
+    return [p for p in gender_pairs(split) if all(why_not_word(model, w)[0] is not None for w in p)]
+
+
 def section(t: dict) -> Section:
     df = t["embedding_direction"]
     held = df[df["group"] == "held-out pair"]
     plot = df.assign(row=[p if p >= 0 else -1 - i for i, p in enumerate(df["pair"])])
     svg = plots.scatter(plot, "projection", "row", "word", "words on the male → female direction", hue="group")
-    body = ('<p class="lead">A direction in the input embedding: the mean of (female − male) over the zoo\'s '
-            "training word pairs. Held-out pairs (never used to build it) and the prompt's words are projected "
+    body = ('<p class="lead">A direction in the input embedding: the mean of (female − male) over the '
+            "training word pairs (single-token ones) of interp\'s gender lexicon. Held-out pairs (never used to build it) and the prompt's words are projected "
             "on it.</p>")
     body += figure(svg, "x: projection on the direction (right = female side); y: held-out pair index (prompt "
                         "words below zero).")
