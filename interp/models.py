@@ -169,6 +169,10 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
     from interp.allocator import auto as tune_allocator
 
     tune_allocator()  # keep freed activation memory for reuse (INTERP_TUNE_ALLOCATOR=0 opts out)
+    if device_map is None:
+        from interp.devices import check_device
+
+        device = check_device(device)
     if not isinstance(model, (str, os.PathLike)):
         from interp.objects import adopt
 
