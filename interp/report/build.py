@@ -41,7 +41,8 @@ def _model(model):
 
 def _meta(model, prompt: str) -> str:
     i = model.info
-    return f"{i.name}: {i.n_layers} layers × {i.n_heads} heads, d_model {i.d_model}, vocab {i.d_vocab}"
+    weights = f"; weights: {i.weights}" if getattr(i, "weights", "") else ""
+    return f"{i.name} ({i.architecture}): {i.n_layers} layers × {i.n_heads} heads, d_model {i.d_model}, vocab {i.d_vocab}{weights}"
 
 
 def read_csv(path: Path) -> pd.DataFrame:
@@ -139,7 +140,8 @@ def config(model, prompt: str, target, foil, seed: int) -> dict:
         except PackageNotFoundError:
             return None
 
-    return {"model": model.info.name, "model_path": model.info.path, "prompt": prompt, "target": target,
+    return {"model": model.info.name, "model_path": model.info.path, "weights": getattr(model.info, "weights", ""),
+            "architecture": model.info.architecture, "prompt": prompt, "target": target,
             "foil": foil, "seed": seed, "sections": analyses.available(),
             "versions": {p: v(p) for p in ("interp", "torch", "transformer-lens", "transformers", "circuitsvis")}}
 
