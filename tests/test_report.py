@@ -93,6 +93,24 @@ def test_props_cannot_close_script():
         render_call("AttentionHeads", {}, 'x" onload="alert(1)')
 
 
+def test_deferred_props_cannot_close_script():
+    from interp.report.bundle import deferred_call
+
+    html = deferred_call("AttentionHeads", {"tokens": ["</script><script>alert(1)</script>", "<!--"]}, "v1")
+    assert html.count("</script>") == 1 and "<!--" not in html and 'data-cv="AttentionHeads"' in html
+    with pytest.raises(ValueError):
+        deferred_call("AttentionHeads", {}, 'x" onload="alert(1)')
+
+
+def test_picker_draws_only_the_shown_panel():
+    from interp.report.html import picker
+
+    html = picker("g-1", ["a", "b"], ["<p>A</p>", "<p>B</p>"])
+    assert html.endswith('<script>__pick("g-1",0);</script>') and html.count(" hidden>") == 1
+    with pytest.raises(ValueError):
+        picker('g");alert(1);("', ["a"], ["x"])
+
+
 def test_bundle_has_no_closing_script_tag():
     from interp.report.bundle import bundle_js
 

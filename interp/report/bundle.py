@@ -6,12 +6,19 @@ into every figure. Here the page carries the installed package's `dist/cdn/iife.
 `CircuitsVis.render` with JSON props in which every `<` is written `\\u003c`, so no token text can
 close the script or start markup.
 
+A view that starts hidden (one layer of a layer picker) is deferred: its props wait in a JSON
+`<script>` and `__cvDraw(panel)` renders it once the panel is shown. circuitsvis measures its
+zoomed pattern when it renders, and a view rendered inside a hidden panel keeps a 0x0 canvas;
+`__cvDraw` also redraws such a view (the panel was hidden again before React drew it).
+
 Example:
-    >>> from interp.report.bundle import props_json, render_call
+    >>> from interp.report.bundle import deferred_call, props_json, render_call
     >>> props_json({"tokens": ["</script>", "<b>"]})
     '{"tokens": ["\\\\u003c/script>", "\\\\u003cb>"]}'
     >>> print(render_call("AttentionHeads", {"tokens": ["a"]}, "view-1"))  # doctest: +ELLIPSIS
     <div id="view-1" class="cv-view"></div><script>CircuitsVis.render("view-1", CircuitsVis.AttentionHeads, {"tokens": ["a"]});</script>
+    >>> print(deferred_call("AttentionHeads", {"tokens": ["a"]}, "view-2"))
+    <div id="view-2" class="cv-view" data-cv="AttentionHeads"></div><script type="application/json" id="view-2-props">{"tokens": ["a"]}</script>
 """
 
 from __future__ import annotations
@@ -24,6 +31,17 @@ from pathlib import Path
 BUNDLE_ID = "circuitsvis-bundle"
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _ELEMENTS = ("AttentionHeads", "AttentionPattern", "AttentionPatterns", "ColoredTokens", "TopkTokens")
+
+# Renders the deferred views inside `root` that have not drawn, or drew into a 0x0 canvas.
+_DRAW = """<script>
+function __cvDraw(root){root.querySelectorAll('.cv-view[data-cv]').forEach(function(v){
+ var blank=[].some.call(v.querySelectorAll('canvas'),function(c){return !c.width||!c.height;});
+ if(v.dataset.drawn&&!blank){return;}
+ if(v.dataset.drawn){var fresh=v.cloneNode(false);v.replaceWith(fresh);v=fresh;}
+ v.dataset.drawn='1';
+ var props=JSON.parse(document.getElementById(v.id+'-props').textContent);
+ CircuitsVis.render(v.id,CircuitsVis[v.dataset.cv],props);});}
+</script>"""
 
 
 def bundle_path() -> Path:
@@ -48,8 +66,8 @@ def bundle_js() -> str:
 
 
 def bundle_tag() -> str:
-    """The one `<script>` element that defines `CircuitsVis` for the whole page."""
-    return f'<script id="{BUNDLE_ID}">\n{bundle_js()}\n</script>'
+    """The one `<script>` element that defines `CircuitsVis` for the whole page, and `__cvDraw`."""
+    return f'<script id="{BUNDLE_ID}">\n{bundle_js()}\n</script>{_DRAW}'
 
 
 def props_json(props: dict) -> str:
@@ -57,11 +75,22 @@ def props_json(props: dict) -> str:
     return json.dumps(props, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
 
 
-def render_call(element: str, props: dict, view_id: str) -> str:
-    """A `<div>` and the script that renders circuitsvis `element` into it with `props`."""
+def _check(element: str, view_id: str) -> None:
     if element not in _ELEMENTS:
         raise ValueError(f"unknown circuitsvis element {element!r}; one of {', '.join(_ELEMENTS)}")
     if not _ID.match(view_id):
         raise ValueError(f"view id {view_id!r} must be letters, digits, '-' or '_'")
+
+
+def render_call(element: str, props: dict, view_id: str) -> str:
+    """A `<div>` and the script that renders circuitsvis `element` into it with `props` now."""
+    _check(element, view_id)
     call = f'CircuitsVis.render("{view_id}", CircuitsVis.{element}, {props_json(props)});'
     return f'<div id="{view_id}" class="cv-view"></div><script>{call}</script>'
+
+
+def deferred_call(element: str, props: dict, view_id: str) -> str:
+    """A `<div>` that `__cvDraw` renders later (when its panel is shown), and its props as JSON."""
+    _check(element, view_id)
+    return (f'<div id="{view_id}" class="cv-view" data-cv="{element}"></div>'
+            f'<script type="application/json" id="{view_id}-props">{props_json(props)}</script>')

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 import pandas as pd
@@ -49,9 +50,12 @@ window.onerror=function(m,src,line,col){__report('error: '+m+' at line '+line+':
 window.addEventListener('unhandledrejection',function(e){__report('promise: '+e.reason);});
 </script>"""
 
+# Shows panel i of a group; the shown panel's deferred circuitsvis views draw now that they are
+# visible (`bundle.deferred_call`: a view drawn while hidden keeps a 0x0 canvas).
 PICKER = """<script>
 function __pick(group, i){document.querySelectorAll('[data-group="'+group+'"]').forEach(function(el){
- var on=el.dataset.index===String(i); if(el.tagName==='BUTTON'){el.classList.toggle('on',on);}else{el.hidden=!on;}});}
+ var on=el.dataset.index===String(i); if(el.tagName==='BUTTON'){el.classList.toggle('on',on);}else{el.hidden=!on;
+ if(on&&window.__cvDraw){__cvDraw(el);}}});}
 </script>"""
 
 
@@ -65,6 +69,7 @@ def show_token(token: str) -> str:
     return esc(str(token).replace(" ", "·").replace("\n", "⏎"))
 
 
+_GROUP = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _TOKEN_COLUMNS = {"token", "candidate", "query_token", "key_token", "top next token"}
 
 
@@ -100,12 +105,14 @@ def figure(svg_or_html: str, caption: str) -> str:
 
 
 def picker(group: str, labels: list[str], panels: list[str]) -> str:
-    """Buttons that show one of `panels` at a time (the first at load)."""
+    """Buttons that show one of `panels` at a time (the first at load, which draws its views)."""
+    if not _GROUP.match(group):
+        raise ValueError(f"picker group {group!r} must be letters, digits, '-' or '_'")
     buttons = "".join(f'<button type="button" data-group="{esc(group)}" data-index="{i}" class="{"on" if i == 0 else ""}" '
                       f'onclick="__pick(\'{esc(group)}\',{i})">{esc(label)}</button>' for i, label in enumerate(labels))
     divs = "".join(f'<div class="layer" data-group="{esc(group)}" data-index="{i}"{"" if i == 0 else " hidden"}>{p}</div>'
                    for i, p in enumerate(panels))
-    return f'<div class="picker">{buttons}</div>{divs}'
+    return f'<div class="picker">{buttons}</div>{divs}<script>__pick("{group}",0);</script>'
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from interp.report import plots
-from interp.report.bundle import render_call
+from interp.report.bundle import deferred_call
 from interp.report.html import Section, esc, figure, picker, table, tokens_strip
 
 _BUDGET = 1_400_000  # bytes of attention JSON per page (the bundle adds 1.3 MB)
@@ -83,9 +83,9 @@ def _fit(attn: pd.DataFrame, n_pos: int) -> tuple[dict[int, list], str]:
 def attention_views(attn: pd.DataFrame, tokens: list[str], causal: bool = True, prefix: str = "attn") -> tuple[str, str]:
     """(HTML with one circuitsvis AttentionHeads view per layer and a layer picker, note)."""
     arrays, note = _fit(attn, len(tokens))
-    panels = [render_call("AttentionHeads", {"attention": a, "tokens": tokens, "maskUpperTri": causal,
-                                             "attentionHeadNames": [f"L{layer}H{h}" for h in range(len(a))]},
-                          f"{prefix}-layer-{layer}") for layer, a in arrays.items()]
+    panels = [deferred_call("AttentionHeads", {"attention": a, "tokens": tokens, "maskUpperTri": causal,
+                                               "attentionHeadNames": [f"L{layer}H{h}" for h in range(len(a))]},
+                            f"{prefix}-layer-{layer}") for layer, a in arrays.items()]
     return picker(prefix, [f"layer {layer}" for layer in arrays], panels), note
 
 
