@@ -102,6 +102,30 @@ def test_deferred_props_cannot_close_script():
         deferred_call("AttentionHeads", {}, 'x" onload="alert(1)')
 
 
+def _attn(layers, n_heads=2, n_pos=3):
+    rows = [(L, h, q, k, 1.0 / (q + 1)) for L in layers for h in range(n_heads) for q in range(n_pos) for k in range(q + 1)]
+    return pd.DataFrame(rows, columns=["layer", "head", "query", "key", "value"])
+
+
+def test_attention_views_keep_the_layers_given():
+    """A table of layer 3 alone (a notebook figure's one layer) still gets its view."""
+    from interp.report.sections import attention_views
+
+    html, note = attention_views(_attn([3]), ["a", "b", "c"], prefix="p")
+    assert note == "" and 'id="p-layer-3"' in html and ">layer 3</button>" in html
+    props = json.loads(re.search(r'id="p-layer-3-props">(.*?)</script>', html)[1])
+    assert len(props["attention"]) == 2 and props["attention"][1][2] == [0.333] * 3
+
+
+def test_attention_views_over_budget_keep_first_layers(monkeypatch):
+    from interp.report import sections
+
+    monkeypatch.setattr(sections, "_BUDGET", 2 * 2 * 3 * 3 * 5)  # two layers' worth at 2 decimals
+    html, note = sections.attention_views(_attn([5, 6, 7, 8]), ["a", "b", "c"], prefix="p")
+    assert re.findall(r'id="p-layer-(\d+)"', html) == ["5", "6"]
+    assert note.startswith("Interactive views show layers 5-6 of 4")
+
+
 def test_picker_draws_only_the_shown_panel():
     from interp.report.html import picker
 
@@ -225,6 +249,9 @@ def test_notebook_figure(zoo2l, tmp_path, unchanged):
         fig = figures.attention(zoo2l, "When Mary and John went", layer=1)
     html = fig._repr_html_()
     assert html.count("var CircuitsVis=") == 1 and set(fig.table["layer"]) == {1}
+    views = re.findall(r'<div id="(attn-\w+-layer-\d+)" class="cv-view"', html)
+    assert len(views) == 1 and views[0].endswith("-layer-1")  # the chosen layer's view, with data
+    assert len(json.loads(re.search(views[0] + r'-props">(.*?)</script>', html)[1])["attention"]) == zoo2l.cfg.n_heads
     page = open(fig.save(tmp_path / "f.html")).read()
     assert page.count('id="circuitsvis-bundle"') == 1 and external_refs(page) == []
     with pytest.raises(InterpError, match="layer 5 out of range"):

@@ -24,7 +24,7 @@ import pandas as pd
 
 from interp.report import plots, sections, tables
 from interp.report.bundle import bundle_tag
-from interp.report.html import PICKER, figure, page, Section
+from interp.report.html import PICKER, Section, esc, figure, page
 
 
 @dataclass
@@ -64,7 +64,7 @@ def attention(model, prompt: str, layer: int | None = None) -> Figure:
         df = df[df["layer"] == check_range("layer", layer, model.cfg.n_layers, model.info.name)]
     views, note = sections.attention_views(df, acts.tokens[0], tables.is_causal(model),
                                            prefix=f"attn-{uuid.uuid4().hex[:8]}")
-    note_html = f"<p>{note}</p>" if note else ""
+    note_html = f'<p class="note">{esc(note)}</p>' if note else ""
     return Figure(f"{bundle_tag()}{PICKER}{note_html}{views}", f"Attention: {prompt}", df.reset_index(drop=True))
 
 

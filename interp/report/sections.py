@@ -69,14 +69,16 @@ def attention_arrays(attn: pd.DataFrame, n_pos: int, decimals: int = 3) -> dict[
 
 
 def _fit(attn: pd.DataFrame, n_pos: int) -> tuple[dict[int, list], str]:
-    """Attention arrays within the page budget: fewer decimals first, then fewer layers."""
-    n_layers, n_heads = attn["layer"].nunique(), attn["head"].nunique()
+    """Attention arrays within the page budget: fewer decimals first, then fewer layers (the first
+    ones of those in `attn`, which may be any subset, e.g. one layer of a notebook figure)."""
+    layers = sorted(int(x) for x in attn["layer"].unique())
+    n_heads = attn["head"].nunique()
     per_layer = lambda d: n_heads * n_pos * n_pos * (d + 3)  # noqa: E731 - rough JSON bytes
-    decimals = 3 if n_layers * per_layer(3) <= _BUDGET else 2
-    keep = max(1, min(n_layers, _BUDGET // per_layer(decimals)))
-    arrays = attention_arrays(attn[attn["layer"] < keep], n_pos, decimals)
-    note = "" if keep == n_layers else (f"Interactive views show layers 0-{keep - 1} of {n_layers} to keep the "
-                                        "page small; attention.csv has every layer.")
+    decimals = 3 if len(layers) * per_layer(3) <= _BUDGET else 2
+    kept = layers[:max(1, min(len(layers), _BUDGET // per_layer(decimals)))]
+    arrays = attention_arrays(attn[attn["layer"].isin(kept)], n_pos, decimals)
+    note = "" if kept == layers else (f"Interactive views show layers {kept[0]}-{kept[-1]} of {len(layers)} "
+                                      "to keep the page small; attention.csv has every layer.")
     return arrays, note
 
 
