@@ -135,6 +135,28 @@ def test_picker_draws_only_the_shown_panel():
         picker('g");alert(1);("', ["a"], ["x"])
 
 
+def test_missing_bundle_is_one_line(monkeypatch, tmp_path, capsys, zoo2l):
+    import sys
+
+    import circuitsvis
+
+    import interp.commands.attention as cmd
+    from interp.report import bundle
+
+    bundle.bundle_js.cache_clear()
+    monkeypatch.setattr(circuitsvis, "__file__", str(tmp_path / "circuitsvis" / "__init__.py"))
+    with pytest.raises(InterpError, match=r"circuitsvis bundle not found at .*iife\.js: pip install"):
+        bundle.bundle_tag()
+    monkeypatch.setattr(cmd, "load_model", lambda args: zoo2l)
+    assert main(["attention", "--prompt", "hi", "--out", str(tmp_path / "a.html")]) == 2
+    err = capsys.readouterr().err
+    assert "circuitsvis bundle not found" in err and err.count("\n") == 1 and not (tmp_path / "a.html").exists()
+    monkeypatch.setitem(sys.modules, "circuitsvis", None)
+    with pytest.raises(InterpError, match="circuitsvis is not installed: pip install"):
+        bundle.bundle_path()
+    bundle.bundle_js.cache_clear()
+
+
 def test_bundle_has_no_closing_script_tag():
     from interp.report.bundle import bundle_js
 

@@ -31,6 +31,7 @@ from pathlib import Path
 BUNDLE_ID = "circuitsvis-bundle"
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _ELEMENTS = ("AttentionHeads", "AttentionPattern", "AttentionPatterns", "ColoredTokens", "TopkTokens")
+_REINSTALL = "pip install --force-reinstall 'circuitsvis>=1.43.3,<1.44'"
 
 # Renders the deferred views inside `root` that have not drawn, or drew into a 0x0 canvas.
 _DRAW = """<script>
@@ -45,21 +46,27 @@ function __cvDraw(root){root.querySelectorAll('.cv-view[data-cv]').forEach(funct
 
 
 def bundle_path() -> Path:
-    """Where the installed circuitsvis keeps its self-contained browser bundle."""
-    import circuitsvis
+    """Where the installed circuitsvis keeps its self-contained browser bundle.
 
-    return Path(circuitsvis.__file__).parent / "dist" / "cdn" / "iife.js"
+    Raises:
+        InterpError: circuitsvis is not installed, or its bundle file is missing.
+    """
+    from interp.errors import InterpError
+
+    try:
+        import circuitsvis
+    except ImportError:
+        raise InterpError(f"circuitsvis is not installed: {_REINSTALL}") from None
+    path = Path(circuitsvis.__file__).parent / "dist" / "cdn" / "iife.js"
+    if not path.is_file():
+        raise InterpError(f"circuitsvis bundle not found at {path}: {_REINSTALL}")
+    return path
 
 
 @lru_cache(maxsize=1)
 def bundle_js() -> str:
     """The bundle's source, safe to put between `<script>` tags (defines `window.CircuitsVis`)."""
-    path = bundle_path()
-    if not path.exists():
-        from interp.errors import InterpError
-
-        raise InterpError(f"circuitsvis bundle not found at {path}: reinstall circuitsvis (pip install circuitsvis)")
-    text = path.read_text(encoding="utf-8")
+    text = bundle_path().read_text(encoding="utf-8")
     text = re.sub(r"//# sourceMappingURL=\S+\s*$", "", text)  # no request for a .map file
     # `<\/` is `</` inside JS strings and regexes, but the HTML parser no longer sees a closing tag.
     return re.sub(r"</(script)", r"<\\/\1", text, flags=re.I).replace("<!--", "<\\!--")
