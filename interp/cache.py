@@ -59,6 +59,7 @@ from pathlib import Path
 from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, merge_caches, open_cache,
                                 read_index, save_index, sha256_file)
 from interp.errors import InterpError, model_name
+from interp.paths import check_path
 
 DTYPES = ("float32", "float16", "bfloat16")
 __all__ = ["cache_file", "open_cache", "merge_caches", "Cache", "measure_stream", "parse_shard", "read_lines",
@@ -291,7 +292,7 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
         InterpError: missing, empty or non-UTF-8 data; unknown hook; prompt too long; output
             directory not empty or not writable; a batch too large for the free memory.
     """
-    out = Path(out)
+    out = Path(check_path(out, "out"))
     names, shard, limit = _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate, dtype)
     total, longest, digest = _scan(model, data, shard, limit)
     check_batch_memory(model, names, batch_size, longest)

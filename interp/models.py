@@ -101,7 +101,9 @@ def resolve(name_or_path: str | os.PathLike) -> tuple[str, str, str]:
     For a packaged GGUF model the location is its .gguf file (for a chunked one, the file it is
     assembled into); for a local path, the directory or .gguf file.
     """
-    name_or_path = str(name_or_path)
+    from interp.paths import check_path
+
+    name_or_path = check_path(name_or_path, "model")
     if name_or_path in zoo_names():
         return name_or_path, "zoo", str(ZOO_DIR / name_or_path)
     if name_or_path in packaged.PACKAGED:

@@ -37,3 +37,34 @@ def test_cli_device_exit_2_one_line(device, capsys):
     code = main(["inspect", "--model", "zoo-2l", "--device", device])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err and device in err
+
+
+LONG = "x" * 300
+
+
+@pytest.mark.parametrize("argv", [
+    ["inspect", "--model", LONG],
+    ["report", "--model", "zoo-2l", "--prompt", "a b", "--out", f"/tmp/{LONG}"],
+    ["attention", "--model", "zoo-2l", "--prompt", "a b", "--out", f"{LONG}/page.html"],
+    ["cache", "--model", "zoo-2l", "--data", LONG, "--hooks", "hook_embed", "--out", "/tmp/c"],
+    ["direction", "--model", "zoo-2l", "--pairs", LONG],
+])
+def test_long_path_component_is_one_line(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own one-line error
+        code = e.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "255" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_api_paths_checked(tmp_path):
+    import interp
+    from interp.report.write import check_target
+
+    with pytest.raises(InterpError, match="255"):
+        interp.load(str(tmp_path / LONG))
+    with pytest.raises(InterpError, match="255"):
+        check_target(tmp_path / LONG)

@@ -3,6 +3,7 @@
 import argparse
 
 from interp.commands.common import add_format_arg, add_model_args, emit, load_model
+from interp.paths import path_arg
 
 EXAMPLE = """examples:
   interp attention --model zoo-2l --prompt "When Mary and John went to the store, John gave a drink to"
@@ -23,7 +24,7 @@ def register(sub) -> None:
     p.add_argument("--remove-mask", action="store_true",
                    help="also run with the causal mask removed (each layer, and all) and report loss/accuracy")
     p.add_argument("--top", type=int, default=3, help="heads listed per class (default: 3)")
-    p.add_argument("--out", "-o", default=None,
+    p.add_argument("--out", "-o", default=None, type=path_arg(),
                    help="write an offline HTML page (every layer's and head's pattern) to this .html file")
     add_format_arg(p)
     p.set_defaults(run=run)

@@ -4,6 +4,7 @@ import argparse
 from pathlib import Path
 
 from interp.commands.common import add_model_args
+from interp.paths import path_arg
 
 EXAMPLE = """examples:
   interp cache --model zoo-4l --data prompts.txt --hooks 'blocks.*.hook_resid_post' --out acts/
@@ -20,10 +21,10 @@ def register(sub) -> None:
     p = sub.add_parser("cache", help="stream a text file through a model; activations to safetensors shards",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p)
-    p.add_argument("--data", help="text file, one prompt per line (or .jsonl with a 'text' field)")
+    p.add_argument("--data", type=path_arg(), help="text file, one prompt per line (or .jsonl with a 'text' field)")
     p.add_argument("--hooks", default="blocks.*.hook_resid_post",
                    help="hook name, glob, or comma-separated names (default: %(default)s)")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", required=True, type=path_arg(), help="output directory")
     p.add_argument("--batch-size", type=int, default=16, help="prompts per forward pass (default: 16)")
     p.add_argument("--shard-size", type=int, default=256, help="prompts per shard file (default: 256)")
     p.add_argument("--shard", default="0/1", help="process slice i of n: the lines numbered i mod n, e.g. 2/8")
@@ -40,7 +41,7 @@ def register(sub) -> None:
     m = sub.add_parser("cache-merge", help="join the indexes of cache slices into one (no data copied)",
                        epilog=MERGE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     m.add_argument("dirs", nargs="+", metavar="DIR", help="cache directories (e.g. one per --shard slice)")
-    m.add_argument("--out", required=True, help="directory for the merged index.json")
+    m.add_argument("--out", required=True, type=path_arg(), help="directory for the merged index.json")
     m.set_defaults(run=run_merge)
 
 

@@ -6,12 +6,14 @@ import argparse
 import json
 import sys
 
+from interp.paths import path_arg
+
 
 def add_model_args(p: argparse.ArgumentParser, prompt: bool = False) -> None:
     """--model and --device (and --prompt when asked)."""
     from interp.models import DEFAULT_MODEL
 
-    p.add_argument("--model", "-m", default=None, help="built-in name, local HF directory, .gguf file or "
+    p.add_argument("--model", "-m", default=None, type=path_arg(), help="built-in name, local HF directory, .gguf file or "
                    f"hub id (default: {DEFAULT_MODEL}; `interp models` lists the built-ins)")
     p.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     if prompt:

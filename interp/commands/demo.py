@@ -2,6 +2,8 @@
 
 import argparse
 
+from interp.paths import path_arg
+
 EXAMPLE = "example:\n  interp demo            # then open reports/demo/index.html"
 PROMPT = "When Mary and John went to the store, John gave a drink to"
 TARGET, FOIL = " Mary", " John"
@@ -10,7 +12,7 @@ TARGET, FOIL = " Mary", " John"
 def register(sub) -> None:
     p = sub.add_parser("demo", help="write the demo report (default model, IOI prompt) to reports/demo/",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="reports/demo", help="report directory (default: reports/demo)")
+    p.add_argument("--out", default="reports/demo", type=path_arg(), help="report directory (default: reports/demo)")
     p.add_argument("--seed", type=int, default=0, help="seed for sampled analyses (default: 0)")
     p.set_defaults(run=run)
 

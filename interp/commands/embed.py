@@ -3,6 +3,7 @@
 import argparse
 
 from interp.commands.common import add_format_arg, add_model_args, emit, load_model
+from interp.paths import path_arg
 
 EXAMPLES = {
     "analogy": "example:\n  interp analogy king man woman --model zoo-4l --k 5   # king - man + woman",
@@ -36,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--k", type=int, default=10, help="how many neighbours (default 10)")
     p.set_defaults(run=run_neighbors)
     p = _parser(sub, "direction", "diff-of-means direction from word pairs, and projections on it")
-    p.add_argument("--pairs", required=True, help="file with one 'first second' word pair a line")
+    p.add_argument("--pairs", required=True, type=path_arg(), help="file with one 'first second' word pair a line")
     p.add_argument("--project", default=None, help="comma-separated words to project onto the direction (csv/json: print only these)")
     p.add_argument("--labels", default="first,second", help="names of the two sides (default first,second)")
     p.add_argument("--layers", action="store_true", help="also probe the residual stream after the embedding and "

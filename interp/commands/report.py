@@ -3,6 +3,7 @@
 import argparse
 
 from interp.commands.common import add_model_args
+from interp.paths import path_arg
 
 EXAMPLE = ('example:\n  interp report --model zoo-4l --prompt "When Mary and John went to the store, '
            'John gave a drink to" --target " Mary" --foil " John" --out reports/ioi')
@@ -14,7 +15,7 @@ def register(sub) -> None:
     add_model_args(p, prompt=True)
     p.add_argument("--target", default=None, help="correct next token, e.g. ' Mary' (needs --foil)")
     p.add_argument("--foil", default=None, help="competing next token, e.g. ' John' (needs --target)")
-    p.add_argument("--out", "-o", required=True, help="report directory (index.html, README.md, CSVs)")
+    p.add_argument("--out", "-o", required=True, type=path_arg(), help="report directory (index.html, README.md, CSVs)")
     p.add_argument("--force", action="store_true", help="replace an existing non-empty --out directory")
     p.add_argument("--seed", type=int, default=0, help="seed for sampled analyses (default: 0)")
     p.set_defaults(run=run)

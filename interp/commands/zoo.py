@@ -2,6 +2,8 @@
 
 import argparse
 
+from interp.paths import path_arg
+
 EXAMPLE = "examples:\n  interp zoo evaluate zoo-4l\n  interp zoo train zoo-2l --out /tmp/zoo-2l"
 
 
@@ -14,7 +16,7 @@ def register(sub) -> None:
 
     t = zsub.add_parser("train", help="train a zoo model from its recipe (progress bar, loss log)")
     t.add_argument("name", choices=sorted(RECIPES))
-    t.add_argument("--out", default=None, help="output directory (default: the packaged zoo dir)")
+    t.add_argument("--out", default=None, type=path_arg(), help="output directory (default: the packaged zoo dir)")
     t.add_argument("--device", default="cpu")
     t.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
     t.set_defaults(run=run_train)

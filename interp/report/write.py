@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from interp.errors import InterpError
+from interp.paths import check_path
 
 
 def _unwritable(path: Path, e: OSError) -> InterpError:
@@ -33,7 +34,7 @@ def _unwritable(path: Path, e: OSError) -> InterpError:
 
 def check_target(out: str | Path, force: bool = False) -> Path:
     """The output directory, refusing an existing file or (without force) a non-empty directory."""
-    out = Path(out).expanduser()
+    out = Path(check_path(out, "output")).expanduser()
     if out.exists() and not out.is_dir():
         raise InterpError(f"output {str(out)!r} is a file, not a directory; choose a directory path with --out")
     if out.is_dir() and any(out.iterdir()) and not force:
