@@ -392,6 +392,8 @@ COMMANDS = {
     "ablate": ["ablate", "--target", TARGET, "--foil", FOIL],
     "sample": ["sample", "--n", "2", "--max-new-tokens", "4"],
     "report": ["report", "--target", TARGET, "--foil", FOIL],
+    "cache": ["cache", "--hooks", "blocks.*.hook_resid_post"],
+    "neighbors": ["neighbors", "ab", "--k", "3"],
 }
 
 
@@ -400,9 +402,13 @@ COMMANDS = {
 def test_cli(case, command, tmp_path, capsys):
     from interp.cli import main
 
-    argv = COMMANDS[command][:1] + ["--model", str(case.path), "--prompt", PROMPT] + COMMANDS[command][1:]
+    given = ["--prompt", PROMPT] if command not in ("cache", "neighbors") else []
+    argv = COMMANDS[command][:1] + ["--model", str(case.path)] + given + COMMANDS[command][1:]
     if command == "report":
         argv += ["--out", str(tmp_path / "report")]
+    if command == "cache":
+        (tmp_path / "data.txt").write_text(f"{PROMPT}\nab ca ba\n", encoding="utf-8")
+        argv += ["--data", str(tmp_path / "data.txt"), "--out", str(tmp_path / "cache"), "--no-progress"]
     rc = main(argv)
     err = capsys.readouterr().err
     assert "Traceback" not in err
