@@ -132,9 +132,9 @@ def encode(tok, text: str, bos: bool) -> torch.Tensor:
 
 # ---------------------------------------------------------------- finding modules
 
-def decoder_layers(hf):
-    """The list of decoder layers of any of the ten architectures."""
-    for path in ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers"):
+def _first_path(hf, paths, what: str):
+    """The first dotted attribute path of `paths` that exists on `hf`."""
+    for path in paths:
         obj = hf
         try:
             for part in path.split("."):
@@ -142,7 +142,13 @@ def decoder_layers(hf):
         except AttributeError:
             continue
         return obj
-    raise AssertionError(f"no decoder layers found in {type(hf).__name__}")
+    raise AssertionError(f"no {what} found in {type(hf).__name__}")
+
+
+def decoder_layers(hf):
+    """The list of decoder layers of any of the ten architectures."""
+    return _first_path(hf, ("model.layers", "model.decoder.layers", "transformer.h", "gpt_neox.layers"),
+                       "decoder layers")
 
 
 def attention(hf, layer: int):
@@ -164,16 +170,8 @@ def out_proj(hf, layer: int):
 
 
 def final_norm(hf):
-    for path in ("model.norm", "model.final_layernorm", "model.decoder.final_layer_norm", "transformer.ln_f",
-                 "gpt_neox.final_layer_norm"):
-        obj = hf
-        try:
-            for part in path.split("."):
-                obj = getattr(obj, part)
-        except AttributeError:
-            continue
-        return obj
-    raise AssertionError(f"no final norm found in {type(hf).__name__}")
+    return _first_path(hf, ("model.norm", "model.final_layernorm", "model.decoder.final_layer_norm",
+                            "transformer.ln_f", "gpt_neox.final_layer_norm"), "final norm")
 
 
 def post_attention_norm(hf, layer: int):
