@@ -167,7 +167,9 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
         prepend_bos: override the model's default of prepending BOS to strings.
         keep_logits: also keep the output logits [batch pos d_vocab].
         engine: "fast" runs `interp.engine` (plain torch, computes only what is asked for;
-            GPT-2-style models), "bridge" the bridge's `run_with_cache`, "auto" the fast one
+            GPT-2-style models), "bridge" the bridge's forward with one keeping hook per chosen
+            point, stopped as soon as the last of them has fired (unless the logits are
+            wanted), "auto" the fast one
             where the model supports it and no hook of yours is attached to it. Both give the
             same activations.
 
@@ -189,12 +191,39 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
 
         kept, logits = run(model, tokens, chosen, logits=keep_logits)
         return Activations(kept, strs, [len(s) for s in strs], logits)
-    wanted = set(chosen)
     with attn_result(model) if any(n.endswith("attn.hook_result") for n in chosen) else _null():
-        with torch.no_grad():
-            logits, cache = model.run_with_cache(tokens, names_filter=lambda n: n in wanted)
-    kept = {n: cache[n] for n in chosen if n in cache.cache_dict}
-    return Activations(kept, strs, [len(s) for s in strs], logits if keep_logits else None)
+        kept, logits = _bridge_capture(model, tokens, chosen, keep_logits)
+    return Activations(kept, strs, [len(s) for s in strs], logits)
+
+
+class _Enough(Exception):
+    """Raised by the capture hook once every wanted activation is kept: the forward stops there."""
+
+
+def _bridge_capture(model, tokens, chosen: list[str], keep_logits: bool):
+    """The chosen activations from one bridge forward that stops as soon as the last of them has
+    fired (unless the logits are wanted), so nothing downstream of them is computed."""
+    import torch
+
+    kept: dict = {}
+    wanted = len(set(chosen))
+
+    def keep(name: str):  # by the name asked for: a hook point's own name may be an alias
+        def hook(tensor, hook):
+            kept[name] = tensor.detach()
+            if not keep_logits and len(kept) == wanted:
+                raise _Enough
+            return tensor
+        return hook
+
+    logits = None
+    with torch.no_grad():
+        try:
+            with model.hooks(fwd_hooks=[(n, keep(n)) for n in dict.fromkeys(chosen)]):
+                logits = model(tokens)
+        except _Enough:
+            pass
+    return {n: kept[n] for n in chosen if n in kept}, logits if keep_logits else None
 
 
 @contextmanager
