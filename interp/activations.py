@@ -152,6 +152,22 @@ class Activations:
                 total += t.untyped_storage().nbytes()
         return total
 
+    def __repr__(self) -> str:
+        """Names and shapes, not values: a capture of a real model holds hundreds of MB."""
+        shapes = ", ".join(f"{n}: {'x'.join(map(str, t.shape))}" for n, t in list(self.cache.items())[:6])
+        more = f", ... ({len(self.cache) - 6} more)" if len(self.cache) > 6 else ""
+        first = "".join(self.tokens[0][:8]) if self.tokens else ""
+        return (f"Activations({len(self.cache)} hook points, {len(self.tokens)} prompt(s), "
+                f"{self.nbytes() / 2**20:.1f} MiB; {shapes}{more}; tokens[0] starts {first!r})")
+
+    def to_activation_cache(self, model):
+        """The same tensors as TransformerLens' `ActivationCache` (its `decompose_resid`,
+        `accumulated_resid`, `stack_head_results`, `logit_attrs`, ... then work on them); the
+        tensors are shared, not copied."""
+        from transformer_lens import ActivationCache
+
+        return ActivationCache(dict(self.cache), model)
+
 
 def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None,
             keep_logits: bool = False, lengths: Sequence[int] | None = None,

@@ -96,3 +96,18 @@ def test_full_cache_stores_no_alias_twice(zoo2l):
     assert acts.nbytes() <= sum(t.untyped_storage().nbytes() for t in acts.cache.values())
     assert len(acts) == len(interp.hook_points(zoo2l))
     assert len(ptrs) == len(acts)
+
+
+def test_activation_cache_view_and_compact_repr(zoo2l):
+    """`to_activation_cache` hands TransformerLens' methods the same tensors; repr shows shapes only."""
+    import torch
+
+    acts = interp.capture(zoo2l, "When Mary and John went to the store")
+    cache = acts.to_activation_cache(zoo2l)
+    resid, labels = cache.accumulated_resid(return_labels=True)
+    assert labels[-1] == "final_post"
+    assert torch.equal(resid[-1], acts["blocks.1.hook_resid_post"])
+    parts = cache.decompose_resid()
+    assert torch.allclose(parts.sum(0), acts["blocks.1.hook_resid_post"], atol=1e-4)
+    text = repr(acts)
+    assert len(text) < 600 and "hook_embed: 1x" in text and "tensor(" not in text
