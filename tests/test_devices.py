@@ -68,3 +68,25 @@ def test_api_paths_checked(tmp_path):
         interp.load(str(tmp_path / LONG))
     with pytest.raises(InterpError, match="255"):
         check_target(tmp_path / LONG)
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["zoo", "evaluate", "nosuchmodel"], "zoo name"),
+    (["zoo", "evaluate", "zoo-2l", "--n", "0"], "--n 0"),
+])
+def test_zoo_evaluate_refuses_in_one_line(argv, words, capsys):
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and words in err
+
+
+def test_zoo_evaluate_refuses_a_non_zoo_directory(tiny_dir, tmp_path, capsys):
+    """A Llama directory would load as a GPT-2 with every weight random: refused, not 'evaluated'."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                 num_attention_heads=2, num_key_value_heads=1)).save_pretrained(tmp_path)
+    capsys.readouterr()
+    code = main(["zoo", "evaluate", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "not a zoo model" in err

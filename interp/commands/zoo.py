@@ -36,11 +36,17 @@ def run_train(args) -> None:
 def run_evaluate(args) -> None:
     import json
 
-    from interp.models import resolve
+    from interp.errors import InterpError
+    from interp.models import resolve, zoo_names
     from interp.zoo.card import write_card
     from interp.zoo.evaluate import evaluate
 
-    name, _, location = resolve(args.name)
+    if args.n < 1:
+        raise InterpError(f"--n {args.n} must be at least 1 (prompts per IOI split)")
+    name, source, location = resolve(args.name)
+    if source not in ("zoo", "local"):
+        raise InterpError(f"interp zoo evaluate takes a zoo name ({', '.join(zoo_names())}) or a zoo model "
+                          f"directory, not {args.name!r}")
     metrics = evaluate(location, n=args.n)
     print(json.dumps(metrics, indent=2))
     if args.write_card:

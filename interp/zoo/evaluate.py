@@ -28,10 +28,32 @@ EVAL_SEED = 10_000  # never used as a training seed
 
 
 def _hf(model_dir):
+    """The zoo model in `model_dir` and its tokenizer; one line if it is not a complete GPT-2 zoo model."""
+    import transformers
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
-    model = GPT2LMHeadModel.from_pretrained(model_dir, attn_implementation="eager").eval()
-    return model, AutoTokenizer.from_pretrained(model_dir)
+    from interp.errors import InterpError
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    try:
+        model, report = GPT2LMHeadModel.from_pretrained(model_dir, attn_implementation="eager",
+                                                        output_loading_info=True, local_files_only=True)
+        if report.get("missing_keys"):
+            raise InterpError(f"{str(model_dir)!r} is not a zoo model: its checkpoint lacks "
+                              f"{len(report['missing_keys'])} GPT-2 weights (e.g. {sorted(report['missing_keys'])[0]}), "
+                              "which would be random")
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
+    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        if isinstance(e, InterpError):
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise InterpError(f"could not load a zoo model from {str(model_dir)!r}: {first}") from None
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        transformers.logging.enable_progress_bar()
+    return model.eval(), tokenizer
 
 
 def induction(model, n_seq: int = 100, length: int = 30, seed: int = EVAL_SEED) -> dict:
