@@ -252,8 +252,23 @@ def _load_hf(name: str, source: str, location: str, device_map=None):
         transformers.logging.set_verbosity(verbosity)
         transformers.logging.enable_progress_bar()
     model.eval()
+    _check_loaded(name, model, tokenizer)
     missing = tuple(sorted(set(report.get("missing_keys", ()))))
     return model, tokenizer, _untrained_parts(missing)
+
+
+def _check_loaded(name: str, model, tokenizer) -> None:
+    """Refuse, in one line, a model directory whose tokenizer encodes text to nothing (its
+    tokenizer files are missing) or whose weights hold NaN or infinity."""
+    import torch
+
+    if tokenizer is None or not tokenizer("hello world", add_special_tokens=False)["input_ids"]:
+        raise InterpError(f"model {name!r} has no usable tokenizer (it encodes text to no tokens): put the "
+                          "tokenizer files (tokenizer.json or vocab + merges) beside config.json")
+    for pname, p in model.named_parameters():
+        if p.is_floating_point() and not bool(torch.isfinite(p).all()):
+            raise InterpError(f"model {name!r} has NaN or infinite weights in {pname}: the checkpoint is "
+                              "damaged; re-download or re-convert it")
 
 
 def _check_hub(name: str) -> None:

@@ -90,3 +90,26 @@ def test_zoo_evaluate_refuses_a_non_zoo_directory(tiny_dir, tmp_path, capsys):
     code = main(["zoo", "evaluate", str(tmp_path)])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "not a zoo model" in err
+
+
+def test_model_directory_without_tokenizer_or_with_nan_weights(tiny_dir, tmp_path):
+    import shutil
+
+    import interp
+    from safetensors.torch import load_file, save_file
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for f in tiny_dir.iterdir():
+        if f.name in ("config.json", "model.safetensors", "generation_config.json"):
+            shutil.copy(f, bare / f.name)
+    with pytest.raises(InterpError, match="tokenizer"):
+        interp.load(str(bare))
+    broken = tmp_path / "nan"
+    shutil.copytree(tiny_dir, broken)
+    weights = load_file(broken / "model.safetensors")
+    key = sorted(k for k in weights if weights[k].is_floating_point())[0]
+    weights[key][0] = float("nan")
+    save_file(weights, broken / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(InterpError, match="NaN or infinite"):
+        interp.load(str(broken))
