@@ -36,6 +36,7 @@ import torch
 from torch import Tensor
 
 from interp.arch import facts, softcap
+from interp.progress import bar
 
 _CACHE_KWARGS = ("cache", "past_key_values", "past_key_value", "layer_past")
 _CHUNK_BYTES = 64 * 2**20  # bound on one stacked chunk's largest activation (the MLP hidden layer)
@@ -134,12 +135,15 @@ def block_sweep(model, tokens: Tensor, replacement: Tensor, metric, lengths=None
         d_mlp = getattr(model.cfg, "d_mlp", None) or 4 * model.cfg.d_model
         chunk = chunk or max(1, _CHUNK_BYTES // (B * S * d_mlp * 4))
         out = torch.full((L, H, B), float("nan"))
-        for l in (range(L) if layers is None else layers):
-            x0 = _hidden(*inputs[l])
-            for h0 in range(0, H, chunk):
-                heads = list(range(h0, min(H, h0 + chunk)))
-                out[l, heads] = _chunk(model, inputs, l, heads, x0, z[l], replacement[l], mask, metric,
-                                       tokens, last, prompt, where_hook).reshape(len(heads), B).cpu()
+        chosen = list(range(L) if layers is None else layers)
+        with bar(len(chosen) * H, "head sweep") as progress:
+            for l in chosen:
+                x0 = _hidden(*inputs[l])
+                for h0 in range(0, H, chunk):
+                    heads = list(range(h0, min(H, h0 + chunk)))
+                    out[l, heads] = _chunk(model, inputs, l, heads, x0, z[l], replacement[l], mask, metric,
+                                           tokens, last, prompt, where_hook).reshape(len(heads), B).cpu()
+                    progress.update(len(heads))
     return clean, out
 
 

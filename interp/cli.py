@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="interp", description=__doc__.splitlines()[0],
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"interp {_version()}")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars (also INTERP_QUIET=1)")
     sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=_Parser)
     for name in MODULES:
         importlib.import_module(f"interp.commands.{name}").register(sub)
@@ -44,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     from interp.errors import InterpError
 
     tune()  # reuse freed activation memory (interp.allocator); the command is the whole process
+    if args.quiet:
+        import os
+
+        from interp.progress import QUIET_ENV
+
+        os.environ[QUIET_ENV] = "1"
     try:
         args.run(args)
     except InterpError as e:

@@ -56,6 +56,7 @@ from torch import Tensor
 
 from interp.engine import Weights, architecture, attention, hooked, layer_norm, mlp, run, supports, weights
 from interp.errors import InterpError
+from interp.progress import bar
 from interp.tokens import token_ids
 
 MetricKind = Literal["logit_diff", "logprob", "loss", "custom"]
@@ -216,10 +217,13 @@ def naive_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, leng
     with torch.no_grad():
         clean = metric(model(tokens), tokens, last)
         out = torch.full((model.cfg.n_layers, model.cfg.n_heads, tokens.shape[0]), float("nan"))
-        for l in (range(model.cfg.n_layers) if layers is None else layers):
-            for h in range(model.cfg.n_heads):
-                logits = model.run_with_hooks(tokens, fwd_hooks=[replace_hook(l, [h], replacement[l], mask)])
-                out[l, h] = metric(logits, tokens, last)
+        chosen = list(range(model.cfg.n_layers) if layers is None else layers)
+        with bar(len(chosen) * model.cfg.n_heads, "head sweep (hooked loop)") as progress:
+            for l in chosen:
+                for h in range(model.cfg.n_heads):
+                    logits = model.run_with_hooks(tokens, fwd_hooks=[replace_hook(l, [h], replacement[l], mask)])
+                    out[l, h] = metric(logits, tokens, last)
+                    progress.update(1)
     return clean, out
 
 
