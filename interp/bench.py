@@ -12,6 +12,13 @@ process: first with glibc's default allocator settings (INTERP_TUNE_ALLOCATOR=0;
 model without its minutes-long sweeps), then after `interp.tune_allocator()` (see
 `interp.allocator`), which interp applies by default. Last, the streaming cache's throughput and peak resident memory on two
 input sizes 10x apart (each in a fresh `interp cache` process).
+
+Real checkpoints (smollm2-135m, and gemma3-270m when its package is installed) are measured
+after that, with interp's default allocator settings, by `interp.bench_models`: the hooked
+loop, nnsight 0.8.1 (one trace per head) and interp's fast sweep on one batch of IOI prompts,
+head patching against TL's, capture of every hook point and its peak memory, and the CLI's
+start-up. `--models` chooses what runs (default: all of MODELS), `--device` where (every model
+is loaded there).
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OUT = Path("reports/bench")
+BIG = "gpt2-small-random"  # the random GPT-2-small-shaped model built in a temporary directory
+MODELS = ("zoo-4l", BIG, "smollm2-135m", "gemma3-270m")
 
 
 @dataclass
@@ -38,26 +47,42 @@ class Config:
     stream_lines: int = 200
     out: Path = OUT
     seed: int = 0
+    device: str = "cpu"
+    models: tuple[str, ...] = MODELS
+    real_batch: int = 4  # IOI prompts (one sentence each, ~15 tokens) for the real checkpoints
+    sweep_rounds: int = 1  # interleaved rounds of the real checkpoints' sweeps (minutes each)
+    peak_batch: int = 16  # capture-all peak memory: batch x pos random tokens
+    peak_pos: int = 128
 
 
 def _time(fn, repeats: int) -> float:
     """Median wall time of `repeats` calls after one warm-up."""
-    return _time_interleaved({"fn": fn}, repeats)["fn"]
+    return time_interleaved({"fn": fn}, repeats)["fn"]
 
 
-def _time_interleaved(fns: dict, repeats: int) -> dict:
+def time_interleaved(fns: dict, repeats: int, warmup: bool = True) -> dict:
     """Median wall time of each of `fns` over `repeats` rounds, every round running each once in
-    turn (after one warm-up each), so a machine that speeds up or slows down meanwhile shifts
-    them all alike."""
-    for fn in fns.values():
-        fn()
+    turn (after one warm-up each, unless `warmup` is False), so a machine that speeds up or slows
+    down meanwhile shifts them all alike. GPU work is waited for before a clock is read."""
+    if warmup:
+        for fn in fns.values():
+            fn()
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
+            _sync()
             t = time.perf_counter()
             fn()
+            _sync()
             times[k].append(time.perf_counter() - t)
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _sync() -> None:
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def _prompts(cfg: Config, offset: int = 0) -> tuple[list[str], list[str], list[str]]:
@@ -105,15 +130,15 @@ def bench_model(name: str, path: str, cfg: Config, allocator: str, sweeps: bool 
     from interp import sweep as sw
     from interp.activations import capture
 
-    model = interp.load(path)
-    raw = GPT2LMHeadModel.from_pretrained(model.info.path, attn_implementation="eager").eval()
+    model = interp.load(path, device=cfg.device)
+    raw = GPT2LMHeadModel.from_pretrained(model.info.path, attn_implementation="eager").to(cfg.device).eval()
     texts, io, s = _prompts(cfg)
     tokens, corrupt = _equal_length(model, texts, _prompts(cfg, offset=1)[0])
     # the metric reads the last position of the cut rows: compare two fixed names there
     metric = sw.logit_diff(model, io, s, len(texts))
     L, H = model.cfg.n_layers, model.cfg.n_heads
     with torch.no_grad():
-        t = _time_interleaved({
+        t = time_interleaved({
             "raw HF forward": lambda: raw(tokens),
             "interp forward": lambda: model(tokens),
             "capture all": lambda: capture(model, tokens, engine="auto"),
@@ -154,8 +179,10 @@ def _sample(model, prompt, cache: bool):
 
 
 def _once(fn) -> float:
+    _sync()
     t = time.perf_counter()
     fn()
+    _sync()
     return time.perf_counter() - t
 
 
@@ -164,11 +191,11 @@ def _tl_patch(model, clean, corrupt, metric):
     import torch
     from transformer_lens import patching
 
-    last = torch.full((clean.shape[0],), clean.shape[1] - 1)
+    last = torch.full((clean.shape[0],), clean.shape[1] - 1, device=clean.device)
     with torch.no_grad():
         _, cache = model.run_with_cache(clean)
         out = patching.get_act_patch_attn_head_out_all_pos(model, corrupt, cache, lambda lg: metric(lg, corrupt, last).mean())
-    return out if isinstance(out, torch.Tensor) else out.values
+    return (out if isinstance(out, torch.Tensor) else out.values).cpu()
 
 
 def _checks(res: dict) -> dict:
@@ -195,8 +222,13 @@ def _rows(name, allocator, t, L, H, notes, shape) -> list[dict]:
 
 def _summary(df) -> list[str]:
     """Headline lines: targets against what was measured, per model and allocator setting."""
+    from interp.bench_models import cli_lines, is_real, summary_lines
+
     lines = []
     for (name, allocator), g in df.groupby(["model", "allocator"], sort=False):
+        if name == "cli" or is_real(g):
+            lines += cli_lines(g) if name == "cli" else summary_lines(g)
+            continue
         v = dict(zip(g["measure"], g["forward_equivalents"]))
         r = dict(zip(g["measure"], g["ratio_to_raw_forward"]))
         lines += [f"### {name}, allocator: {allocator}", ""]
@@ -244,17 +276,22 @@ def bench_stream(cfg: Config):
 
 def write_report(df, cfg: Config, stream=None) -> Path:
     cfg.out.mkdir(parents=True, exist_ok=True)
-    df.to_csv(cfg.out / "results.csv", index=False)
     if stream is not None:
         stream.to_csv(cfg.out / "stream.csv", index=False)
-    table = df.assign(seconds=df["seconds"].round(4), ratio_to_raw_forward=df["ratio_to_raw_forward"].round(2),
-                      forward_equivalents=df["forward_equivalents"].round(2)).astype(object).fillna("")
+    df = df.reindex(columns=[*df.columns.drop("note", errors="ignore"), "note"])
+    df.to_csv(cfg.out / "results.csv", index=False)
+    rounded = {c: df[c].round(d) for c, d in (("seconds", 4), ("ratio_to_raw_forward", 2), ("forward_equivalents", 2),
+                                              ("peak_mb", 0), ("unit_forward_s", 4), ("load_1min", 2)) if c in df}
+    table = df.assign(**rounded).astype(object).fillna("")
     text = ["# interp benchmark", "",
             f"Run {datetime.date.today().isoformat()} by `python -m interp.bench` on {_machine()}.",
             f"Batch {cfg.batch} rows of {cfg.prompts_per_row} IOI sentences; forwards and captures are the median of "
             f"{cfg.repeats} rounds after a warm-up, each round running every variant once in turn; sweeps on zoo-4l (naive and fast) the median of {max(1, cfg.repeats // 2)} after a warm-up; "
-            "on the 12-layer model the naive loop and TL patching run once each. Ratios, not seconds, are the result: "
-            "the machine is shared.",
+            "on the 12-layer model the naive loop and TL patching run once each. "
+            f"Real checkpoints: batch {cfg.real_batch} IOI prompts of one token length (per-prompt IO - S logit "
+            f"difference), forwards as above, sweeps timed in {cfg.sweep_rounds} interleaved round(s) after a "
+            "one-layer warm-up of each, each between bridge forwards that are its forward-equivalents' unit. "
+            "Ratios, not seconds, are the result: the machine is shared.",
             "`forward_equivalents` = time / interp (bridge) forward; `ratio_to_raw_forward` = time / plain "
             "transformers forward.", "", *_summary(df), *_stream_summary(stream), "## All measurements", "",
             table.to_markdown(index=False) if _has_tabulate() else "```\n" + table.to_string(index=False) + "\n```", ""]
@@ -283,24 +320,36 @@ def _has_tabulate() -> bool:
 
 
 def main(cfg: Config) -> Path:
-    """Measure with glibc's default allocator settings first, then with `interp.tune_allocator()`
-    (a process-wide change that cannot be undone, hence this order), then the streaming cache."""
+    """Measure the GPT-2-style models with glibc's default allocator settings first, then with
+    `interp.tune_allocator()` (a process-wide change that cannot be undone, hence this order),
+    then the real checkpoints, the command line's start-up and the streaming cache."""
     os.environ["TQDM_DISABLE"] = "1"
     import pandas as pd
 
     from interp.allocator import ENV, tune
+    from interp.bench_models import REAL_MODELS, bench_real, cli_rows
 
-    big = f"random GPT-2-small shape ({cfg.big_layers} layers)"
+    unknown = sorted(set(cfg.models) - set(MODELS))
+    if unknown:
+        raise SystemExit(f"unknown benchmark model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+    gpt2 = [m for m in ("zoo-4l", BIG) if m in cfg.models]
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        path = _big_model_dir(tmp, cfg.big_layers)
+        big = f"random GPT-2-small shape ({cfg.big_layers} layers)"
+        where = {"zoo-4l": ("zoo-4l", "zoo-4l"),
+                 BIG: (big, _big_model_dir(tmp, cfg.big_layers) if BIG in gpt2 else None)}
         os.environ[ENV] = "0"  # the engine would otherwise tune the allocator on first use
-        rows = bench_model("zoo-4l", "zoo-4l", cfg, "glibc default")
-        rows += bench_model(big, path, cfg, "glibc default", sweeps=False)  # its sweeps take minutes
+        for m in gpt2:  # the 12-layer model's sweeps take minutes: only in the tuned pass
+            rows += bench_model(*where[m], cfg, "glibc default", sweeps=m != BIG)
         del os.environ[ENV]
         allocator = "tuned (interp.tune_allocator)" if tune() else "glibc default (tuning unavailable)"
-        rows += bench_model("zoo-4l", "zoo-4l", cfg, allocator)
-        rows += bench_model(big, path, cfg, allocator)
-    out = write_report(pd.DataFrame(rows), cfg, bench_stream(cfg))
+        for m in gpt2:
+            rows += bench_model(*where[m], cfg, allocator)
+    for m in REAL_MODELS:
+        if m in cfg.models:
+            rows += bench_real(m, cfg, allocator)
+    rows += cli_rows(allocator)
+    out = write_report(pd.DataFrame(rows), cfg, bench_stream(cfg) if "zoo-4l" in cfg.models else None)
     print((out / "README.md").read_text())
     return out
 
@@ -310,6 +359,12 @@ if __name__ == "__main__":
     p.add_argument("--batch", type=int, default=Config.batch)
     p.add_argument("--repeats", type=int, default=Config.repeats)
     p.add_argument("--big-layers", type=int, default=Config.big_layers, help="layers of the GPT-2-small-shaped model")
+    p.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS), metavar="MODEL",
+                   help=f"what to measure (default: all of {', '.join(MODELS)})")
+    p.add_argument("--device", default=Config.device, help="torch device every model is loaded on (cpu, cuda, ...)")
+    p.add_argument("--sweep-rounds", type=int, default=Config.sweep_rounds,
+                   help="interleaved rounds of the real checkpoints' sweeps")
     p.add_argument("--out", type=Path, default=OUT)
     a = p.parse_args()
-    main(Config(batch=a.batch, repeats=a.repeats, big_layers=a.big_layers, out=a.out))
+    main(Config(batch=a.batch, repeats=a.repeats, big_layers=a.big_layers, out=a.out, device=a.device,
+                models=tuple(a.models), sweep_rounds=a.sweep_rounds))

@@ -1,9 +1,11 @@
 """`make bench` end to end on zoo-2l at a tiny size: every row present, the equality checks it
 reports hold, and the summary states each target. (Speeds are the benchmark's business, not a test's.)"""
 
+import importlib.util
 import re
 
 import pandas as pd
+import pytest
 
 from interp.bench import Config, bench_model, write_report
 
@@ -21,3 +23,28 @@ def test_bench_model_rows_checks_and_summary(tmp_path):
     text = (write_report(df, cfg) / "README.md").read_text()
     assert "### zoo-2l, allocator: as found" in text and "target >= 5x" in text and "target <= 1.3x" in text
     assert (tmp_path / "results.csv").exists()
+
+
+@pytest.mark.slow
+def test_bench_real_rows_and_checks(tmp_path):
+    """The real-checkpoint rows on zoo-2l (the comparators, not the checkpoint, are under test):
+    every row present, fast / nnsight / patching agree with the loop and TL, the summary renders."""
+    from interp.bench_models import bench_real, cli_rows
+
+    cfg = Config(real_batch=2, repeats=1, peak_batch=2, peak_pos=16, out=tmp_path)
+    df = pd.DataFrame(bench_real("zoo-2l", cfg, "as found") + cli_rows("as found", best_of=1))
+    notes = dict(zip(df["measure"], df["note"]))
+    checked = ["interp fast sweep (zero ablation)", "interp fast sweep (zero ablation, last position only)",
+               "interp patch_heads (ABC-corrupted)"]
+    if importlib.util.find_spec("nnsight"):
+        checked.append("nnsight sweep (one trace per head)")
+    for measure in checked:
+        assert notes[measure].endswith(": ok)"), notes[measure]
+    for measure in ("naive sweep (run_with_hooks per head)", "TL get_act_patch_attn_head_out_all_pos",
+                    "capture all: peak memory", "interp --help", "interp models"):
+        assert measure in notes
+    assert df.set_index("measure").loc["capture all: peak memory", "peak_mb"] > 0
+    skipped = bench_real("not-a-model", cfg, "as found")
+    assert skipped[0]["measure"] == "skipped"
+    text = (write_report(pd.concat([df, pd.DataFrame(skipped)]), cfg) / "README.md").read_text()
+    assert "| interp fast sweep (zero ablation) |" in text and "`interp --help`" in text and "not-a-model" in text
