@@ -172,6 +172,7 @@ def test_dla_heads(case):
     df = attribute(case.model, PROMPT, target=TARGET, foil=FOIL)
     heads = df[df.kind == "head"].sort_values(["layer", "head"])
     ref = archs.head_shares(case.hf, case.ids, case.target, case.foil)
+    assert len(heads) == ref.numel()  # one row per (layer, head)
     got = torch.tensor(heads["value"].to_numpy()).reshape(ref.shape)
     close(got, ref, tol=TOL + 1e-3 * ref.abs().max().item(), what="per-head direct logit shares")
 
