@@ -35,10 +35,9 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from interp.arch import facts, softcap
+from interp.arch import facts, softcap, uncached
 from interp.progress import bar
 
-_CACHE_KWARGS = ("cache", "past_key_values", "past_key_value", "layer_past")
 _CHUNK_BYTES = 64 * 2**20  # bound on one stacked chunk's largest activation (the MLP hidden layer)
 
 
@@ -61,8 +60,7 @@ def record_inputs(model, tokens: Tensor) -> tuple[list[tuple[tuple, dict]], Tens
 
 def _keep(inputs: list, layer: int):
     def hook(module, args, kwargs):
-        inputs[layer] = (args, {k: (None if k in _CACHE_KWARGS else v) for k, v in kwargs.items()}
-                         | ({"use_cache": False} if "use_cache" in kwargs else {}))
+        inputs[layer] = (args, uncached(kwargs))
 
     return hook
 
