@@ -3,16 +3,21 @@
 Method. A decoder's attention head scores every query position q against every key position k
 with `q·k / sqrt(d_head)`; the causal mask of Vaswani et al. (2017), "Attention Is All You
 Need", sets the scores of future keys (k > q) to -inf before the softmax, so a position never
-reads the words it must predict. TransformerLens' `hook_attn_scores` is taken after that mask,
-so interp rebuilds the scores from `hook_q` and `hook_k`, checks that softmax over the masked
-scores reproduces the model's own `hook_pattern`, and also takes the softmax with no mask:
+reads the words it must predict. Every architecture's attention module receives that mask as an
+`attention_mask` keyword (a 4-D additive mask that also carries sliding windows and padding), so
+interp removes the mask by handing the module a freed one (`interp.arch.free_mask`): the model's
+own code then computes the unmasked pattern, with its rotary embeddings, grouped kv heads, soft
+caps and q/k norms (rebuilding q·k from `hook_q`/`hook_k` is wrong on rotary models and
+unavailable where the bridge copies the pattern out of Hugging Face's attention, OPT and GPT-J).
+`rebuild_error` checks that the unmasked pattern renormalised over the visible keys gives the
+model's own pattern back:
 
 - `patterns` -> `AttentionPatterns` with `masked` and `unmasked` [layer head query key];
   `future_mass` is the unmasked mass on keys > query, `js` the Jensen-Shannon divergence (bits)
   between the masked and the unmasked row. `pattern_table`, `query_table` and `head_table` are
   the tidy views of it.
-- `no_causal_mask(model, layers)` runs the model with the unmasked pattern in place of the
-  masked one (a hook on `hook_pattern`), and `mask_removal_effect` reports next-token loss and
+- `no_causal_mask(model, layers)` runs the model with the chosen layers' masks freed (a
+  forward pre-hook on their attention modules), and `mask_removal_effect` reports next-token loss and
   accuracy with the mask removed per layer and in all of them. Without the mask later words can
   give the answer away, but only through a circuit the model already has: on zoo text, removing
   the mask in the last (induction) layer lets the induction head at query i find key i+1, whose
@@ -77,7 +82,8 @@ def attn_scale(model, layer: int) -> float:
 
 
 def qk_scores(q, k, scale: float):
-    """Unmasked scores [batch head query key] from hook_q, hook_k [batch pos head d_head]."""
+    """Unmasked scores [batch head query key] from hook_q, hook_k [batch pos head d_head] (a GPT-2
+    reference: no rotation, one kv head per query head)."""
     import torch
 
     return torch.einsum("bqhd,bkhd->bhqk", q, k) * scale
@@ -127,7 +133,7 @@ class AttentionPatterns:
         masked: the model's own pattern (`hook_pattern`) [layer head query key].
         unmasked: softmax over the same scores with no causal mask [layer head query key].
         causal: False for an encoder, whose masked and unmasked patterns are identical.
-        rebuild_error: max |softmax(masked rebuilt scores) - hook_pattern| (a sanity figure).
+        rebuild_error: max |unmasked renormalised over the keys the mask lets through - masked| (a sanity figure).
         model_name: the model's name, for messages.
     """
 
