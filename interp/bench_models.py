@@ -5,7 +5,8 @@ Measured by `python -m interp.bench` (see `interp.bench`), on the same batch (IO
 token length, per-prompt IO - S logit difference at the last position):
 
 - forwards: a plain eager transformers forward, the bridge forward (the unit of
-  forward-equivalents), and `interp.capture` of every hook point;
+  forward-equivalents; for a sweep, the bridge forwards timed right before and after it, so a
+  shared machine's load changes both alike), and `interp.capture` of every hook point;
 - zero ablation of every head alone: the hooked loop (`interp.sweep.naive_sweep`, one
   `run_with_hooks` per head zeroing its `hook_z`), nnsight 0.8.1 (`nnsight.TransformersModel`
   around the plain transformers model, one trace per head zeroing that head's slice of the
@@ -25,6 +26,7 @@ position: logit differences are compared, never raw logits.
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import subprocess
@@ -173,8 +175,10 @@ def agreement(got, want, label: str) -> str:
 
 def capture_peak(name: str, device: str, batch: int, pos: int, seed: int = 0) -> dict:
     """Capture every hook point of a random [batch pos] batch; the peak memory above the loaded
-    model (CPU: resident memory, VmHWM after resetting it through /proc/self/clear_refs; CUDA: the
-    torch allocator's peak), the bytes captured, and the time. Run it in a fresh process."""
+    model (CPU: resident memory, VmHWM after resetting it through /proc/self/clear_refs, above the
+    resident memory once the free heap that loading left is handed back with malloc_trim, which
+    the capture would otherwise reuse unseen; CUDA: the torch allocator's peak), the bytes
+    captured, and the time. Run it in a fresh process."""
     import gc
 
     import torch
@@ -193,6 +197,7 @@ def capture_peak(name: str, device: str, batch: int, pos: int, seed: int = 0) ->
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     else:
+        trimmed = _trim()
         base, reset = _status("VmRSS"), _reset_hwm()
     t = time.perf_counter()
     acts = interp.capture(model, tokens)
@@ -201,8 +206,8 @@ def capture_peak(name: str, device: str, batch: int, pos: int, seed: int = 0) ->
     seconds = time.perf_counter() - t
     peak = torch.cuda.max_memory_allocated() if cuda else _status("VmHWM")
     how = ("torch CUDA allocator peak above the loaded model" if cuda else
-           "peak resident memory (VmHWM) above the loaded model's" + ("" if reset else
-                                                                       "; VmHWM could not be reset, so it may include loading"))
+           "peak resident memory (VmHWM) above the loaded model's" + (", free heap trimmed first" if trimmed else "")
+           + ("" if reset else "; VmHWM could not be reset, so it may include loading"))
     return {"peak_mb": (peak - base) / 2**20, "captured_mb": acts.nbytes() / 2**20, "seconds": seconds,
             "hook_points": len(acts), "how": how}
 
@@ -213,6 +218,14 @@ def _status(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _trim() -> bool:
+    """Hand the free heap back to the system (glibc's malloc_trim); False without glibc."""
+    from interp.allocator import glibc
+
+    libc = glibc()
+    return bool(libc is not None and libc.malloc_trim(0) is not None)
 
 
 def _reset_hwm() -> bool:
@@ -437,7 +450,7 @@ def summary_lines(g) -> list[str]:
 
 
 def _cell(text) -> str:
-    return str(text if text == text else "").replace("|", "\\|")  # NaN -> ""; a bare | would split the cell
+    return ("" if isinstance(text, float) and math.isnan(text) else str(text)).replace("|", "\\|")  # a bare | splits a cell
 
 
 def _get(v: dict, measure: str, column: str = "seconds") -> float:
