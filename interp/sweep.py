@@ -26,8 +26,8 @@ metric) and raises if they disagree. That plain-torch path serves GPT-2-style mo
 absolute positions, LayerNorm, sequential attention then MLP) with no hooks attached; every
 other causal architecture (Llama, Qwen2, Mistral, Gemma 2/3, GPT-NeoX, Phi, GPT-J, OPT) takes
 `interp.blocks.block_sweep`, which replays the model's own decoder blocks downstream of each
-head, stacked along the batch (same numbers as the naive loop; `make bench`: 3.9x faster on
-smollm2-135m, 48x on gemma3-270m, see reports/bench/README.md). `supports_fast(model)`
+head, stacked along the batch (same numbers as the naive loop; `make bench`: 4.6x faster on
+smollm2-135m and on gemma3-270m, see reports/bench/README.md). `supports_fast(model)`
 says whether a model has a fast path.
 
 Example:
