@@ -90,13 +90,18 @@ def test_tidy_rounds_and_sorts():
 
 
 def test_index_lists_every_experiment(tmp_path):
-    from experiments.__main__ import EXPERIMENTS, index
+    from experiments.__main__ import EXPERIMENTS, MODELS, index
 
     (tmp_path / "masking").mkdir()
-    (tmp_path / "masking" / "config.json").write_text(json.dumps({"headline": {"summary": "a | b"}}))
+    (tmp_path / "masking" / "config.json").write_text(json.dumps({"model": "zoo-4l", "headline": {"summary": "a | b"}}))
+    (tmp_path / "smollm2-135m" / "masking").mkdir(parents=True)
+    (tmp_path / "smollm2-135m" / "masking" / "config.json").write_text(
+        json.dumps({"model": "smollm2-135m", "headline": {"summary": "c"}}))
     text = index(tmp_path)
     assert all(name in text for name in EXPERIMENTS)
-    assert "[masking](masking/README.md) | a / b |" in text and text.count("not run yet") == len(EXPERIMENTS) - 1
+    assert "[masking](masking/README.md) | zoo-4l | a / b |" in text
+    assert "[masking](smollm2-135m/masking/README.md) | smollm2-135m | c |" in text
+    assert text.count("not run yet") == len(EXPERIMENTS) * len(MODELS) - 2
 
 
 def test_random_draws_avoid_top_heads_and_keep_layers():
