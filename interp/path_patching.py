@@ -1,0 +1,191 @@
+"""Path patching (Wang et al. 2022, "Interpretability in the Wild", section 3.1 and appendix B):
+how much of a sender head's effect travels through the receivers' queries, keys or values.
+
+Activation patching a head measures every path out of it at once. Path patching keeps one
+route: sender -> residual stream -> the receivers' q (or k, or v) input, and, with the receiver
+"logits" (the final resid_post), sender -> residual -> unembedding. Noising (Wang's setting):
+1. clean and corrupted runs; every head's output z is cached from both;
+2. a clean run in which the senders' z is the corrupted run's while every other attention
+   head's z is frozen at its clean value, so the change reaches later layers only through the
+   residual stream and the MLPs. MLPs (and norms) are recomputed, not frozen (Wang et al.'s
+   convention): a sender's effect through an MLP into a receiver counts as part of the path.
+   The receivers' q/k/v (`hook_q`/`hook_k`/`hook_v`, the per-head projections of their
+   input) are recorded;
+3. a clean run with only the receivers' q/k/v replaced by those recorded values; the metric
+   is read there. For the receiver "logits", the metric of run 2 is the answer.
+Denoising swaps the roles: the corrupted run, the senders' clean z in, other heads frozen at
+their corrupted values. Keys and values are per key/value head (grouped-query attention): a
+k/v receiver's head index is a kv head.
+
+The patched copies (one per sender set) are stacked along the batch, two forwards per chunk.
+TransformerLens' `get_act_patch_direct_path` differs: it adds only a source head's direct write
+(z @ W_O) to one destination's input, with no MLP in between, one forward per pair, and refuses
+k/v on grouped-query models; this is the path patching of the IOI paper.
+
+Example:
+    >>> import interp
+    >>> from interp.path_patching import path_patch
+    >>> model = interp.load("zoo-2l")
+    >>> clean = ["When Mary and John went to the store, John gave a drink to"]
+    >>> corrupt = ["When Alice and Bob went to the store, Bob gave a drink to"]
+    >>> df = path_patch(model, clean, corrupt, " Mary", " John", receivers=[(1, 0)], component="q")
+    >>> list(df[["layer", "head"]].itertuples(index=False, name=None)) == [(0, h) for h in range(4)]
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from interp.errors import InterpError, check_range, model_name
+from interp.patching import Pair, cache, check_target, n_heads_of, prepare, read
+from interp.progress import bar
+
+Component = Literal["q", "k", "v", "logits"]
+_TOKENS_PER_FORWARD = 512
+
+
+def path_patch(model, clean, corrupted, target=None, foil=None, receivers="logits", component: Component = "q",
+               senders: Sequence | None = None, direction: Literal["denoising", "noising"] = "noising",
+               metric=None):
+    """Path-patch each sender set to the receivers; one table row per sender set.
+
+    Args:
+        model, clean, corrupted, target, foil, metric: as for `interp.patching.activation_patch`.
+        receivers: "logits" (the residual at the end), or [(layer, head), ...] whose `component`
+            is patched (for k/v, head is a kv head).
+        component: "q", "k" or "v" for head receivers ("logits" with receivers="logits").
+        senders: a list of heads (layer, head), each patched alone, or of lists of heads, each
+            patched together (default: every head below the last receiver layer, each alone).
+        direction: "noising" (clean run, corrupted senders; Wang et al.) or "denoising".
+
+    Returns:
+        DataFrame: senders, layer, head (of a single sender; <NA> for sets), receivers,
+        component, direction, clean, corrupted, patched, normalised.
+    """
+    check_target(model, "heads", direction)
+    receivers, component = _check_receivers(model, receivers, component)
+    sets = _sender_sets(model, senders, receivers)
+    pair = prepare(model, clean, corrupted, target, foil, metric)
+    L = model.cfg.n_layers
+    z_names = [f"blocks.{l}.attn.hook_z" for l in range(L)]
+    runs = {"clean": cache(model, pair.clean, z_names), "corrupted": cache(model, pair.corrupted, z_names)}
+    base_name, src_name = ("corrupted", "clean") if direction == "denoising" else ("clean", "corrupted")
+    base = getattr(pair, base_name)
+    values = torch.cat([_chunk(model, base, runs[base_name], runs[src_name], pair, chunk, receivers, component)
+                        for chunk in _chunks(sets, base, model, component)], dim=0)
+    ends = {k: read(pair.metric, r["logits"], getattr(pair, k), pair.last, len(pair.last)).mean().item()
+            for k, r in runs.items()}
+    return _table(sets, values, receivers, component, direction, ends)
+
+
+def _check_receivers(model, receivers, component):
+    if isinstance(receivers, str):
+        if receivers not in ("logits", "resid_post final"):
+            raise InterpError(f"unknown receiver {receivers!r}; give 'logits' or a list of (layer, head)")
+        return "logits", "logits"
+    if component not in ("q", "k", "v"):
+        raise InterpError(f"unknown receiver component {component!r}; choose q, k or v")
+    receivers = [tuple(r) for r in receivers]
+    if not receivers:
+        raise InterpError("no receivers: give at least one (layer, head)")
+    kind = "kv head" if component in "kv" and n_heads_of(model, component) != model.cfg.n_heads else "head"
+    for layer, head in receivers:
+        check_range("layer", layer, model.cfg.n_layers, model_name(model))
+        check_range(kind, head, n_heads_of(model, component), model_name(model))
+    return receivers, component
+
+
+def _sender_sets(model, senders, receivers) -> list[list[tuple[int, int]]]:
+    top = model.cfg.n_layers if receivers == "logits" else max(l for l, _ in receivers)
+    if senders is None:
+        return [[(l, h)] for l in range(top) for h in range(model.cfg.n_heads)]
+    sets = [[tuple(s)] if isinstance(s[0], int) else [tuple(x) for x in s] for s in senders]
+    for heads in sets:
+        for layer, head in heads:
+            check_range("layer", layer, model.cfg.n_layers, model_name(model))
+            check_range("head", head, model.cfg.n_heads, model_name(model))
+    return sets
+
+
+def _chunks(sets, base: Tensor, model, component: str):
+    per = max(1, _TOKENS_PER_FORWARD // base.numel())
+    with bar(len(sets), f"path patching to {component}", unit="sender") as progress:
+        for start in range(0, len(sets), per):
+            yield sets[start:start + per]
+            progress.update(min(per, len(sets) - start))
+
+
+def _chunk(model, base: Tensor, base_run: dict, src_run: dict, pair: Pair, sets: list, receivers,
+           component: str) -> Tensor:
+    """Metric [set batch] for one chunk of sender sets (copies stacked along the batch)."""
+    B, n = base.shape[0], len(sets)
+    tokens = base.repeat(n, 1)
+    freeze = [(f"blocks.{l}.attn.hook_z", _frozen(l, sets, base_run, src_run, B)) for l in range(model.cfg.n_layers)]
+    with torch.no_grad():
+        if receivers == "logits":
+            logits = model.run_with_hooks(tokens, fwd_hooks=freeze)
+        else:
+            names = sorted({f"blocks.{l}.attn.hook_{component}" for l, _ in receivers})
+            recorded: dict = {}
+            model.run_with_hooks(tokens, fwd_hooks=freeze + [(n_, _recorder(recorded, n_)) for n_ in names])
+            logits = model.run_with_hooks(tokens, fwd_hooks=[(n_, _receiver(recorded[n_], n_, receivers))
+                                                             for n_ in names])
+        return read(pair.metric, logits, base, pair.last, B).reshape(n, B).cpu()
+
+
+def _frozen(layer: int, sets: list, base_run: dict, src_run: dict, B: int):
+    """hook_z of `layer`: every head at the base run's value, the senders of copy i at the source's."""
+    name = f"blocks.{layer}.attn.hook_z"
+    value = base_run[name].repeat(len(sets), 1, 1, 1).clone()
+    for i, heads in enumerate(sets):
+        for l, h in heads:
+            if l == layer:
+                value[i * B:(i + 1) * B, :, h] = src_run[name][:, :, h]
+
+    def hook(z, hook=None):
+        return value.to(z.dtype)
+
+    return hook
+
+
+def _recorder(store: dict, name: str):
+    def hook(act, hook=None):
+        store[name] = act.detach().clone()
+        return act
+
+    return hook
+
+
+def _receiver(recorded: Tensor, name: str, receivers):
+    """hook_q/k/v of one layer: the receivers of that layer take the values recorded in run 2."""
+    layer = int(name.split(".")[1])
+    heads = [h for l, h in receivers if l == layer]
+
+    def hook(act, hook=None):
+        act = act.clone()
+        act[:, :, heads] = recorded[:, :, heads].to(act.dtype)
+        return act
+
+    return hook
+
+
+def _table(sets, values: Tensor, receivers, component, direction, ends: dict):
+    import pandas as pd
+
+    clean, corrupted = ends["clean"], ends["corrupted"]
+    shown = "logits" if receivers == "logits" else " ".join(f"L{l}H{h}" for l, h in receivers)
+    rows = [{"senders": " ".join(f"L{l}H{h}" for l, h in heads), "layer": heads[0][0] if len(heads) == 1 else None,
+             "head": heads[0][1] if len(heads) == 1 else None, "receivers": shown, "component": component,
+             "direction": direction, "clean": clean, "corrupted": corrupted, "patched": v}
+            for heads, v in zip(sets, values.mean(-1).tolist())]
+    df = pd.DataFrame(rows)
+    for col in ("layer", "head"):
+        df[col] = df[col].astype("Int64")
+    gap = clean - corrupted
+    df["normalised"] = (df["patched"] - corrupted) / gap if gap != 0 else float("nan")
+    return df
