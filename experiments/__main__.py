@@ -29,10 +29,10 @@ def out_dir(reports: Path, name: str, model: str) -> Path:
 
 
 def run(name: str, reports: Path, model: str = ZOO) -> tuple[dict, float]:
-    """Run one experiment (default Config, or `model=` for a real model) into `out_dir`;
-    (headline, seconds)."""
+    """Run one experiment (default Config, or `model=` plus the module's REAL_MODEL_CONFIG for
+    a real model) into `out_dir`; (headline, seconds)."""
     module = importlib.import_module(f"experiments.{name}")
-    kwargs = {} if model == ZOO else {"model": model}
+    kwargs = {} if model == ZOO else {"model": model, **getattr(module, "REAL_MODEL_CONFIG", {})}
     cfg = module.Config(out=str(out_dir(reports, name, model)), **kwargs)
     start = time.perf_counter()
     headline = module.main(cfg)

@@ -34,6 +34,44 @@ class Config:
     out: str = "reports/induction_heads"
 
 
+# `python -m experiments --models M` on a real model: tokens drawn from its whole vocabulary
+REAL_MODEL_CONFIG = dict(n_tokens=40, n_seqs=24, n_view=12)
+
+
+def is_zoo(model_name: str) -> bool:
+    return model_name.startswith("zoo-")
+
+
+def start_ids(model) -> list[int]:
+    """The token the model's prompts start with (BOS) when it prepends one, else nothing."""
+    bos = model.tokenizer.bos_token_id
+    return [bos] if model.cfg.default_prepend_bos and bos is not None else []
+
+
+def vocab_sequences(model, n_tokens: int, n_seqs: int, seed: int, start: list[int] | None = None):
+    """[n_seqs, len(start) + 2 n_tokens] token ids: n distinct tokens drawn uniformly from the whole
+    vocabulary (special tokens excluded), repeated once, after `start` (default: `start_ids`)."""
+    import torch
+
+    tok = model.tokenizer
+    special = set(tok.all_special_ids)
+    pool = torch.tensor([i for i in range(min(len(tok), model.cfg.d_vocab)) if i not in special])
+    gen = torch.Generator().manual_seed(seed)
+    start = start_ids(model) if start is None else start
+    rows = []
+    for _ in range(n_seqs):
+        r = pool[torch.randperm(len(pool), generator=gen)[:n_tokens]]
+        rows.append(torch.cat([torch.tensor(start, dtype=torch.long), r, r]))
+    return torch.stack(rows).to(model.cfg.device)
+
+
+def inputs(model, cfg, n_tokens: int, n_seqs: int, seed: int):
+    """The zoo's word-pool prompts (strings), or token tensors over a real model's vocabulary."""
+    if is_zoo(cfg.model):
+        return sequences(n_tokens, n_seqs, seed)
+    return vocab_sequences(model, n_tokens, n_seqs, seed)
+
+
 def sequences(n_tokens: int, n_seqs: int, seed: int) -> list[str]:
     """Prompts ' w1 ... wn w1 ... wn' of distinct random pool words (one token each in the zoo)."""
     from interp.zoo.corpus import random_pool
@@ -53,21 +91,21 @@ def token_losses(logits, tokens):
     return -logp.gather(-1, tokens[:, 1:, None])[..., 0]
 
 
-def copy_slices(n: int) -> tuple[slice, slice]:
-    """Loss columns of the first copy and of the repeat, for BOS + n words + n words.
+def copy_slices(n: int, start: int = 1) -> tuple[slice, slice]:
+    """Loss columns of the first copy and of the repeat, for `start` tokens (BOS) + n words + n words.
 
-    The first word of each copy is left out: after BOS nothing predicts it, and the repeat's
-    first word follows a word seen only once, so neither can be copied in context.
+    The first word of each copy is left out: nothing predicts it, and the repeat's first word
+    follows a word seen only once, so neither can be copied in context.
     """
-    return slice(1, n), slice(n + 1, 2 * n)
+    return slice(start, start + n - 1), slice(start + n, start + 2 * n - 1)
 
 
 class RepeatRatio:
     """Metric: loss on the repeat / loss on the first copy, per prompt; keeps the per-position
     losses of its latest calls (a helper for the per-position figure)."""
 
-    def __init__(self, n: int):
-        self.first, self.repeat = copy_slices(n)
+    def __init__(self, n: int, start: int = 1):
+        self.first, self.repeat = copy_slices(n, start)
         self.calls: list = []
 
     def __call__(self, logits, tokens):
@@ -83,7 +121,7 @@ def score_table(model, prompts: list[str]) -> pd.DataFrame:
 
     frames = []
     for i, p in enumerate(prompts):
-        tokens, _ = to_tokens(model, p)
+        tokens = p[None] if not isinstance(p, str) else to_tokens(model, p)[0]
         frames.append(head_scores(model, tokens=tokens[0]).assign(seq=i))
     df = pd.concat(frames)
     return df.groupby(["kind", "layer", "head"], as_index=False).score.agg(score="mean", score_min="min")
@@ -100,43 +138,46 @@ def label(heads) -> str:
     return "+".join(f"L{L}H{H}" for L, H in heads)
 
 
-def sweeps(model, prompts: list[str], n: int, seed: int) -> pd.DataFrame:
+def sweeps(model, prompts, n: int, seed: int, start: int = 1) -> pd.DataFrame:
     """Every head ablated alone, zero and mean ablation, metric = repeat/first loss ratio."""
     from interp.ablation import sweep
 
-    frames = [sweep(model, prompts, metric=RepeatRatio(n), mode=mode, seed=seed).assign(mode=mode)
+    frames = [sweep(model, prompts, metric=RepeatRatio(n, start), mode=mode, seed=seed).assign(mode=mode)
               for mode in ("zero", "mean")]
     df = pd.concat(frames)
     return df[["mode", "layer", "head", "clean", "ablated", "delta"]]
 
 
-def joint(model, prompts: list[str], n: int, sets: dict[str, list], mode: str):
+def joint(model, prompts, n: int, sets: dict[str, list], mode: str, start: int = 1):
     """Ablate each named set together; per-condition ratio and per-position losses."""
     from interp.ablation import ablate
 
     rows, curves = [], []
     for label, heads in sets.items():
-        metric = RepeatRatio(n)
+        metric = RepeatRatio(n, start)
         r = ablate(model, prompts, heads, metric=metric, mode=mode)
         rows.append({"condition": label, "heads": r.heads.iloc[0], "clean": r.clean.iloc[0], "ablated": r.ablated.iloc[0]})
         if not curves:
-            curves.append(_curve(metric.calls[0], "clean", n))
-        curves.append(_curve(metric.calls[1], label, n))
+            curves.append(_curve(metric.calls[0], "clean", n, start))
+        curves.append(_curve(metric.calls[1], label, n, start))
     return pd.DataFrame(rows), pd.concat(curves)
 
 
-def _curve(losses, label: str, n: int) -> pd.DataFrame:
-    mean = losses.mean(0).tolist()  # position p predicts token p + 1
-    return pd.DataFrame({"condition": label, "pos": range(1, len(mean) + 1), "loss": mean,
-                         "copy": ["first" if p <= n else "repeat" for p in range(1, len(mean) + 1)]})
+def _curve(losses, label: str, n: int, start: int = 1) -> pd.DataFrame:
+    mean = losses.mean(0).tolist()  # column p predicts token p + 1
+    pos = range(1, len(mean) + 1)  # the position of the predicted token
+    return pd.DataFrame({"condition": label, "pos": pos, "loss": mean,
+                         "copy": ["first" if p < start + n else "repeat" for p in pos]})
 
 
 def attention_view(model, cfg: Config, heads: dict[str, tuple[int, int]]) -> pd.DataFrame:
     """The named heads' patterns on one short repeated sequence (interp.attention.patterns)."""
     from interp.attention import pattern_table, patterns
 
-    prompt = sequences(cfg.n_view, 1, cfg.seed + 1)[0]
-    pats = patterns(model, prompt)
+    if is_zoo(cfg.model):
+        pats = patterns(model, sequences(cfg.n_view, 1, cfg.seed + 1)[0])
+    else:
+        pats = patterns(model, vocab_sequences(model, cfg.n_view, 1, cfg.seed + 1)[0])
     frames = [pattern_table(pats, L, H).assign(role=role, head_label=f"L{L}H{H}") for role, (L, H) in heads.items()]
     df = pd.concat(frames)
     return df[["role", "head_label", "query", "key", "masked"]].rename(columns={"masked": "weight"})
@@ -146,7 +187,8 @@ def main(cfg: Config) -> dict:
     import interp
 
     model = interp.load(cfg.model)
-    prompts = sequences(cfg.n_tokens, cfg.n_seqs, cfg.seed)
+    prompts = inputs(model, cfg, cfg.n_tokens, cfg.n_seqs, cfg.seed)
+    start = 1 if is_zoo(cfg.model) else len(start_ids(model))
     rep = Report("induction_heads", f"Induction heads in {cfg.model}",
                  "Which attention heads implement induction (attend from a repeated token to the token "
                  "that followed its earlier copy, and copy it), which heads supply the previous-token "
@@ -155,24 +197,26 @@ def main(cfg: Config) -> dict:
     scores = rep.table("head_scores", score_table(model, prompts), ["kind", "layer", "head"])
     inds, prevs = ranked(scores, "induction", cfg.min_score), ranked(scores, "previous_token", cfg.min_score)
     ind = inds[0]
-    sw = rep.table("sweep", sweeps(model, prompts, cfg.n_tokens, cfg.seed), ["mode", "layer", "head"])
+    sw = rep.table("sweep", sweeps(model, prompts, cfg.n_tokens, cfg.seed, start), ["mode", "layer", "head"])
     others = [(L, H) for L in range(model.cfg.n_layers) for H in range(model.cfg.n_heads)
               if (L, H) not in inds + prevs]
     sets = {"top induction head": [ind], "all induction heads": inds, "previous-token heads": prevs,
             "every other head": others}
-    jt, curve = joint(model, prompts, cfg.n_tokens, sets, cfg.mode)
+    jt, curve = joint(model, prompts, cfg.n_tokens, sets, cfg.mode, start)
     jt = rep.table("joint_ablation", jt.assign(mode=cfg.mode), ["condition"])
     curve = rep.table("position_loss", curve, ["condition", "pos"])
     view = rep.table("attention_view", attention_view(model, cfg, {"induction": inds[0], "previous_token": prevs[0]}),
                      ["role", "query", "key"])
-    headline = _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs)
+    headline = _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, model.cfg.d_vocab)
     rep.write(cfg.out, config_dict(cfg, cfg.model), headline)
     return headline
 
 
 def _method(cfg: Config) -> str:
-    return (f"{cfg.n_seqs} sequences of {cfg.n_tokens} distinct random words from "
-            "`interp.zoo.corpus.random_pool()` (seed {s}), each repeated once after BOS. "
+    source = ("`interp.zoo.corpus.random_pool()` (seed {s}), each repeated once after BOS" if is_zoo(cfg.model) else
+              "the model's whole vocabulary, uniformly (special tokens excluded; seed {s}), each repeated once, "
+              "after BOS only if the model prepends one (SmolLM2 does not)")
+    return (f"{cfg.n_seqs} sequences of {cfg.n_tokens} distinct random tokens drawn from {source}. "
             "Head classes: `interp.heads.head_scores` on every sequence (score = mean attention mass "
             "on the kind's target keys over the queries that have one), averaged.\n\n"
             "In-context effect: ratio = mean next-token loss on the repeat / on the first copy (the first "
@@ -184,12 +228,13 @@ def _method(cfg: Config) -> str:
             "writes on average rather than by an off-distribution zero).").replace("{s}", str(cfg.seed))
 
 
-def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs) -> dict:
+def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) -> dict:
     import math
 
     from interp.report import plots
 
     L, H = inds[0]
+    n_pool = len(_pool()) if is_zoo(cfg.model) else None
     s = scores.set_index(["kind", "layer", "head"]).score
     j = jt.set_index("condition")
     clean = float(j.clean.iloc[0])
@@ -203,8 +248,9 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs) -> dict:
         f"**Induction heads** (mean induction score ≥ {cfg.min_score} over {cfg.n_seqs} sequences): {ind_scores}. "
         f"**Previous-token heads**: {prev_scores}. Every other head scores below {cfg.min_score} on both.",
         f"Clean model: loss on the repeat / loss on the first copy = **{fmt(clean)}** "
-        f"(first copy {fmt(first)} nats per word; a uniform guess over the {len(_pool())}-word pool is "
-        f"ln {len(_pool())} = {fmt(math.log(len(_pool())))}).",
+        f"(first copy {fmt(first)} nats per token; " + (
+            f"a uniform guess over the {n_pool}-word pool is ln {n_pool} = {fmt(math.log(n_pool))})." if n_pool else
+            f"a uniform guess over the vocabulary is ln {vocab} = {fmt(math.log(vocab))})."),
         f"Ablating ({cfg.mode}) the top induction head {label(inds[:1])} alone raises the ratio only to "
         f"{fmt(j.ablated['top induction head'])}: the other induction head(s) back it up. Ablating **all induction "
         f"heads ({label(inds)}) gives {fmt(j.ablated['all induction heads'])}**, and the previous-token head(s) "

@@ -22,12 +22,18 @@ import pandas as pd
 from experiments.common import Report, cli, config_dict, fmt, histogram, pct
 
 
+# `python -m experiments --models M` runs a real model with these instead of the zoo defaults:
+# more evaluation prompts (all 6 held-out templates x ABBA/BABA), fewer random draws (each costs
+# n_eval forwards of a 135M-parameter model).
+REAL_MODEL_CONFIG = dict(n_select=48, n_eval=216, n_random=30)
+
+
 @dataclass
 class Config:
     model: str = "zoo-4l"
-    select_split: str = "train"
+    select_split: str = "auto"  # zoo: "train"; a real model: "select" (interp.tasks.ioi templates)
     n_select: int = 40
-    eval_split: str = "heldout_both"
+    eval_split: str = "auto"  # zoo: "heldout_both"; a real model: "eval"
     n_eval: int = 100
     k: int = 3
     n_random: int = 200
@@ -36,11 +42,114 @@ class Config:
     out: str = "reports/ioi_circuit"
 
 
-def prompts(split: str, n: int, seed: int):
-    from interp.zoo.corpus import ioi_prompts
+def is_zoo(model_name: str) -> bool:
+    return model_name.startswith("zoo-")
 
-    rows = ioi_prompts(split, n, seed)
+
+def prompt_rows(model, model_name: str, split: str, n: int, seed: int) -> list[dict]:
+    """IOI prompts with prompt, io, s, corrupted (ABC: the second mention of S replaced by a third
+    name), order and template. The zoo speaks its own corpus (`interp.zoo.corpus.ioi_prompts`,
+    splits "train" / "heldout_both"); a real model gets natural sentences from
+    `interp.tasks.ioi` (template sets "select" / "eval")."""
+    if not is_zoo(model_name):
+        from interp.tasks.ioi import ioi_prompts
+
+        return ioi_prompts(model.tokenizer, split, n, seed)
+    from interp.zoo.corpus import ioi_prompts as zoo_prompts
+    from interp.zoo.lexicon import ioi_names
+
+    rng, names = random.Random(seed + 1000), ioi_names("train")
+    rows = []
+    for r in zoo_prompts(split, n, seed):
+        c = " " + rng.choice([x for x in names if " " + x not in (r["io"], r["s"])])
+        head, _, tail = r["prompt"].rpartition(r["s"])  # the sentence's last mention of S is S2
+        order = "ABBA" if r["prompt"].index(r["io"]) < r["prompt"].index(r["s"]) else "BABA"
+        rows.append({**r, "corrupted": head + c + tail, "c": c, "order": order, "template": split})
+    return rows
+
+
+def splits(model_name: str, cfg) -> tuple[str, str]:
+    """The selection and evaluation splits ("auto": the model's natural pair)."""
+    auto = ("train", "heldout_both") if is_zoo(model_name) else ("select", "eval")
+    return (auto[0] if cfg.select_split == "auto" else cfg.select_split,
+            auto[1] if cfg.eval_split == "auto" else cfg.eval_split)
+
+
+def columns(rows: list[dict]):
     return [r["prompt"] for r in rows], [r["io"] for r in rows], [r["s"] for r in rows]
+
+
+def prompt_table(model, rows: list[dict]) -> pd.DataFrame:
+    """Per prompt: logit(IO) − logit(S) on the clean and the ABC-corrupted sentence, whether IO
+    beats S and whether IO is the top-1 token (one plain forward per batch)."""
+    import torch
+
+    from interp.activations import to_tokens
+    from interp.tokens import token_id
+
+    out = []
+    for key in ("prompt", "corrupted"):
+        tokens, strs = to_tokens(model, [r[key] for r in rows])
+        with torch.no_grad():
+            logits = model(tokens)
+        last = torch.tensor([len(t) - 1 for t in strs])
+        final = logits[torch.arange(len(rows)), last]
+        io = torch.tensor([token_id(model, r["io"]) for r in rows])
+        s = torch.tensor([token_id(model, r["s"]) for r in rows])
+        ar = torch.arange(len(rows))
+        out.append((final[ar, io] - final[ar, s], final.argmax(-1) == io))
+    (clean, top1), (corrupt, _) = out
+    return pd.DataFrame({"prompt_id": range(len(rows)), "template": [r["template"] for r in rows],
+                         "order": [r["order"] for r in rows], "logit_diff": clean.tolist(),
+                         "corrupted_logit_diff": corrupt.tolist(), "io_beats_s": (clean > 0).tolist(),
+                         "io_top1": top1.tolist()})
+
+
+def spread(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean, std and quantiles of `value` per group (one row per group; by=[] for all prompts)."""
+    groups = df.groupby(by) if by else [((), df)]
+    rows = []
+    for key, g in groups:
+        key = key if isinstance(key, tuple) else (key,)
+        v = g[value]
+        rows.append({**dict(zip(by, key)), "n": len(v), "mean": v.mean(), "std": v.std(ddof=0),
+                     "q05": v.quantile(0.05), "median": v.median(), "q95": v.quantile(0.95),
+                     **({"accuracy": g.io_beats_s.mean(), "top1": g.io_top1.mean()} if "io_beats_s" in g else {})})
+    return pd.DataFrame(rows)
+
+
+def name_positions(model, tokens, strs, row: dict) -> dict[str, int]:
+    """Token positions of IO, S1 (first S) and S2 (second S) and the final query in one prompt."""
+    names = {"io": row["io"].strip(), "s": row["s"].strip()}
+    found: dict[str, list[int]] = {"io": [], "s": []}
+    for p, t in enumerate(strs):
+        for k, name in names.items():
+            if t.strip() == name:
+                found[k].append(p)
+    if len(found["io"]) != 1 or len(found["s"]) != 2:
+        raise ValueError(f"IOI prompt {row['prompt']!r}: names not found as single tokens ({found})")
+    return {"io": found["io"][0], "s1": found["s"][0], "s2": found["s"][1], "end": len(strs) - 1}
+
+
+def attention_to_names(model, rows: list[dict], heads: list[tuple[int, int]]) -> pd.DataFrame:
+    """Per prompt and named head: attention from the final position to IO, S1 and S2."""
+    import torch
+
+    from interp.activations import to_tokens
+
+    tokens, strs = to_tokens(model, [r["prompt"] for r in rows])
+    layers = sorted({l for l, _ in heads})
+    names = [f"blocks.{l}.attn.hook_pattern" for l in layers]
+    with torch.no_grad():
+        _, cache = model.run_with_cache(tokens, names_filter=lambda n: n in names)
+    out = []
+    for i, r in enumerate(rows):
+        pos = name_positions(model, tokens[i], strs[i], r)
+        for l, h in heads:
+            att = cache[f"blocks.{l}.attn.hook_pattern"][i, h, pos["end"]]
+            out.append({"prompt_id": i, "head": f"L{l}H{h}", "layer": l, "head_index": h,
+                        **{f"to_{k}": att[pos[k]].item() for k in ("io", "s1", "s2")}})
+    return pd.DataFrame(out)
 
 
 def dla_table(model, P, io, s) -> pd.DataFrame:
@@ -79,9 +188,10 @@ QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 
 
 def quantiles(cut: pd.Series) -> pd.DataFrame:
-    """Quantiles (and the mean, as quantile -1) of the random draws' cut."""
-    rows = [{"quantile": q, "cut": float(cut.quantile(q))} for q in QUANTILES]
-    return pd.DataFrame([{"quantile": -1.0, "cut": float(cut.mean())}] + rows)
+    """The mean and quantiles of the random draws' cut, one labelled row each (`order` keeps them in order)."""
+    rows = [{"stat": "mean", "cut": float(cut.mean())}]
+    rows += [{"stat": _qname(q), "cut": float(cut.quantile(q))} for q in QUANTILES]
+    return pd.DataFrame(rows).assign(order=range(len(rows)))[["order", "stat", "cut"]]
 
 
 def random_sets(model, P, io, s, draws, mode: str) -> list[float]:
@@ -108,13 +218,20 @@ def main(cfg: Config) -> dict:
     import interp
 
     model = interp.load(cfg.model)
-    sel = prompts(cfg.select_split, cfg.n_select, cfg.seed + 1)
-    ev = prompts(cfg.eval_split, cfg.n_eval, cfg.seed + 2)
+    sel_split, ev_split = splits(cfg.model, cfg)
+    sel_rows = prompt_rows(model, cfg.model, sel_split, cfg.n_select, cfg.seed + 1)
+    ev_rows = prompt_rows(model, cfg.model, ev_split, cfg.n_eval, cfg.seed + 2)
+    sel, ev = columns(sel_rows), columns(ev_rows)
     rep = Report("ioi_circuit", f"Indirect-object heads in {cfg.model}",
                  "Which attention heads write the indirect object (IO) in IOI sentences such as "
                  "\"When Mary and John went to the store, John gave a drink to\" → \" Mary\", and is the "
                  "IO − S logit difference carried by a few heads rather than spread over the model?",
-                 _method(cfg))
+                 _method(cfg, sel_split, ev_split))
+    per_prompt = rep.table("prompts", prompt_table(model, ev_rows), ["prompt_id"])  # behaviour on held-out prompts
+    acc = rep.table("accuracy", pd.concat([spread(per_prompt, [], "logit_diff").assign(group="all"),
+                                           spread(per_prompt, ["order"], "logit_diff").rename(columns={"order": "group"}),
+                                           spread(per_prompt, ["template"], "logit_diff")
+                                           .rename(columns={"template": "group"})]), ["group"])
     dla = rep.table("dla", dla_table(model, *sel), ["layer", "head"])
     sw = rep.table("sweep", sweep_table(model, *sel, cfg.seed), ["mode", "layer", "head"])
     top = top_heads(sw, cfg.mode, cfg.k)
@@ -123,6 +240,7 @@ def main(cfg: Config) -> dict:
     rows = [{"set": "top (sweep)", "mode": m, **cut(model, *ev, top, m)} for m in ("zero", "mean")]
     rows += [{"set": "top (DLA)", "mode": cfg.mode, **cut(model, *ev, top_dla, cfg.mode)}]
     main_rows = rep.table("top_ablation", pd.DataFrame(rows), ["set", "mode"])
+    cuts = rep.table("top_ablation_per_prompt", per_prompt_cut(model, *ev, top, cfg.mode), ["prompt_id"])
     draws = random_draws(top, model.cfg.n_heads, cfg.n_random, cfg.seed)
     values = random_sets(model, *ev, draws, cfg.mode)
     clean = float(main_rows.set_index(["set", "mode"]).loc[("top (sweep)", cfg.mode), "clean"])
@@ -130,17 +248,91 @@ def main(cfg: Config) -> dict:
                         "clean": clean, "ablated": values})
     rnd["cut"] = (rnd.clean - rnd.ablated) / rnd.clean
     rnd = rep.table("random_ablation", rnd, ["draw"])
-    quant = rep.table("random_quantiles", quantiles(rnd.cut), ["quantile"])
+    quant = rep.table("random_quantiles", quantiles(rnd.cut), ["order"])
+    named = _named(dla, top, cfg.k)
+    att = rep.table("attention_to_names", attention_to_names(model, ev_rows, [h for h, _ in named]), ["prompt_id", "head"])
+    att_sum = rep.table("attention_summary", attention_summary(att, named), ["layer", "head_index"])
     headline = _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla, quant)
+    headline.update(_prompt_findings(rep, cfg, acc, per_prompt, cuts, att_sum))
     rep.write(cfg.out, config_dict(cfg, cfg.model), headline)
     return headline
 
 
-def _method(cfg: Config) -> str:
-    return (f"Selection set: {cfg.n_select} prompts from `ioi_prompts(\"{cfg.select_split}\", seed={cfg.seed + 1})`. "
-            f"Evaluation set: {cfg.n_eval} prompts from `ioi_prompts(\"{cfg.eval_split}\", seed={cfg.seed + 2})`, "
-            "whose opening and action clauses are disjoint from the selection set's (and from training), so "
-            "the heads are picked on one set of prompts and measured on another.\n\n"
+def per_prompt_cut(model, P, io, s, heads, mode: str) -> pd.DataFrame:
+    """The top heads ablated together, per evaluation prompt: clean, ablated, cut."""
+    from interp.ablation import ablate
+
+    r = ablate(model, P, heads, io, s, mode=mode, per_prompt=True)
+    out = r[["prompt", "clean", "ablated"]].rename(columns={"prompt": "prompt_id"})
+    out["cut"] = (out.clean - out.ablated) / out.clean
+    return out
+
+
+def _named(dla: pd.DataFrame, top, k: int) -> list[tuple[tuple[int, int], str]]:
+    """Heads the report names: the top sweep heads, the top DLA writers and the most negative one."""
+    d = dla.sort_values(["dla", "layer", "head"], ascending=[False, True, True])
+    out: list[tuple[tuple[int, int], str]] = [(h, "top (sweep)") for h in top]
+    for l, h in d[["layer", "head"]].head(k).itertuples(index=False):
+        if (l, h) not in [x for x, _ in out]:
+            out.append(((int(l), int(h)), "top DLA"))
+    l, h = int(d.layer.iloc[-1]), int(d["head"].iloc[-1])
+    if (l, h) not in [x for x, _ in out]:
+        out.append(((l, h), "most negative DLA"))
+    return out
+
+
+def attention_summary(att: pd.DataFrame, named) -> pd.DataFrame:
+    """Per named head: mean attention from the end to IO, S1, S2, and the share of prompts in which
+    it attends more to IO than to either S."""
+    roles = {f"L{l}H{h}": role for (l, h), role in named}
+    att = att.assign(io_over_s=(att.to_io > att[["to_s1", "to_s2"]].max(axis=1)).astype(float))
+    g = att.groupby(["head", "layer", "head_index"], as_index=False)
+    out = g.agg(to_io=("to_io", "mean"), to_io_std=("to_io", "std"), to_s1=("to_s1", "mean"),
+                to_s2=("to_s2", "mean"), io_over_s=("io_over_s", "mean"))
+    return out.assign(role=out["head"].map(roles))
+
+
+def _prompt_findings(rep, cfg, acc, per_prompt, cuts, att_sum) -> dict:
+    from interp.report import plots
+
+    a = acc.set_index("group")
+    worst = acc[acc.group.str.contains("-")].sort_values("accuracy").iloc[0] if acc.group.str.contains("-").any() else None
+    rep.findings.insert(0, (
+        f"**Behaviour on the {int(a.loc['all', 'n'])} evaluation prompts**: IO beats S in **{pct(a.loc['all', 'accuracy'])}**, "
+        f"IO is the top-1 token in {pct(a.loc['all', 'top1'])}; logit(IO) − logit(S) = {fmt(a.loc['all', 'mean'])} "
+        f"± {fmt(a.loc['all', 'std'])} (5–95%: {fmt(a.loc['all', 'q05'])} to {fmt(a.loc['all', 'q95'])}). "
+        + " ".join(f"{o}: {pct(a.loc[o, 'accuracy'])}, mean {fmt(a.loc[o, 'mean'])}." for o in ("ABBA", "BABA") if o in a.index)
+        + (f" Weakest template {worst.group}: {pct(worst.accuracy)} (mean {fmt(worst['mean'])})." if worst is not None else "")
+        + f" On the ABC-corrupted sentences (S2 replaced by a third name) the difference is {fmt(per_prompt.corrupted_logit_diff.mean())}."))
+    c = cuts.cut
+    rep.findings.append(
+        f"Spread of the top heads' ablation over the {len(cuts)} evaluation prompts: cut median {pct(c.median())}, "
+        f"5–95% {pct(c.quantile(0.05))} to {pct(c.quantile(0.95))}; {pct((c > 0).mean())} of prompts lose some IO − S "
+        "(prompts whose clean difference is near 0 give extreme ratios).")
+    rep.findings.append(
+        "**Attention from the final position** (the token before the answer) of the named heads: " +
+        "; ".join(f"{r.head} ({r.role}) IO {fmt(r.to_io)}, S1 {fmt(r.to_s1)}, S2 {fmt(r.to_s2)}, IO > S in {pct(r.io_over_s)}"
+                  for r in att_sum.itertuples()) + ".")
+    long = att_sum.melt(id_vars=["head"], value_vars=["to_io", "to_s1", "to_s2"], var_name="to", value_name="weight")
+    rep.findings.append(rep.figure("attention_to_names", plots.heatmap(long, "head", "to", "weight",
+                                                                       "attention from the final position (mean over prompts)",
+                                                                       cbar="attention weight"),
+                                   "Mean attention of each named head from the last token to IO, S1 and S2."))
+    rep.show("Behaviour on the evaluation prompts", acc)
+    rep.show("Attention of the named heads", att_sum)
+    return {"accuracy": float(a.loc["all", "accuracy"]), "top1": float(a.loc["all", "top1"]),
+            "eval_logit_diff_std": float(a.loc["all", "std"]), "cut_median": float(c.median())}
+
+
+def _method(cfg: Config, sel_split: str, ev_split: str) -> str:
+    source = ("`interp.zoo.corpus.ioi_prompts`, whose evaluation split's opening and action clauses are disjoint "
+              "from the selection split's (and from training)" if is_zoo(cfg.model) else
+              "`interp.tasks.ioi.ioi_prompts`: six selection and six evaluation templates of different sentence "
+              "structure, ABBA and BABA in equal numbers, names, places and objects that are one token each")
+    return (f"Selection set: {cfg.n_select} prompts (\"{sel_split}\", seed {cfg.seed + 1}). "
+            f"Evaluation set: {cfg.n_eval} prompts (\"{ev_split}\", seed {cfg.seed + 2}). Source: {source}; "
+            "the heads are picked on one set of prompts and measured on another. Each prompt has an ABC "
+            "corruption: the second mention of S replaced by a third name.\n\n"
             "Metric: logit(IO) − logit(S) at the last position, averaged over prompts; *cut* = (clean − "
             "ablated) / clean.\n\n"
             "Ranking: `interp.attribution.attribute` (direct logit attribution of each head to IO − S) and "
@@ -179,7 +371,7 @@ def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla, quant) -> dict:
         f"The top {cfg.k} by DLA alone ({lab(top_dla)}) cut {pct(dla_cut)}: the DLA ranking names the final writer "
         "but not the earlier heads it depends on.",
         f"**{cfg.n_random} random draws** of {cfg.k} heads from the same layers cut **{pct(mean_r)} on average** "
-        "(quantiles: " + ", ".join(f"{_qname(q)} {pct(v)}" for q, v in zip(quant["quantile"], quant.cut) if q >= 0)
+        "(quantiles: " + ", ".join(f"{q} {pct(v)}" for q, v in zip(quant.stat, quant.cut) if q != "mean")
         + "); "
         f"{pct(above)} of draws cut as much as the top heads.",
         "Zero-ablation sweep, for comparison: its top heads are " +
@@ -216,7 +408,7 @@ def _zero_only(z, m, k: int) -> str:
     if not only:
         return "Zero and mean ablation name the same heads."
     names = ", ".join(f"L{a}H{b}" for a, b in only)
-    effect = ", ".join(f"L{a}H{b} −{fmt(-float(m[(m.layer == a) & (m['head'] == b)].delta.iloc[0]))}" for a, b in only)
+    effect = ", ".join(f"L{a}H{b} {float(m[(m.layer == a) & (m['head'] == b)].delta.iloc[0]):+.3g}" for a, b in only)
     return (f"{names} matter(s) only under zero ablation (mean-ablation effect: {effect}): most likely a head whose "
             "average output the rest of the model relies on, rather than one that carries which name is the IO.")
 

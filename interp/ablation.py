@@ -119,6 +119,17 @@ def _resample(z_ref: Tensor, tokens: Tensor, seed: int, exclude_self: bool) -> T
 
 
 def _tokens(model, prompts):
+    """Token ids [batch pos] and each row's length: prompts are tokenized (right-padded); a 2-D
+    integer tensor is taken as given, every row its full length (e.g. random token sequences)."""
+    if isinstance(prompts, Tensor) and prompts.ndim == 2 and not prompts.is_floating_point():
+        if prompts.numel() == 0 or prompts.shape[1] > model.cfg.n_ctx:
+            raise InterpError(f"token tensor of shape {tuple(prompts.shape)}: give [batch pos] ids with "
+                              f"1 <= pos <= {model.cfg.n_ctx}")
+        bad = prompts[(prompts < 0) | (prompts >= model.cfg.d_vocab)]
+        if bad.numel():
+            raise InterpError(f"token id {int(bad[0])} is out of range for {model_name(model)} "
+                              f"(0 to {model.cfg.d_vocab - 1})")
+        return prompts.to(model.cfg.device), [prompts.shape[1]] * prompts.shape[0]
     tokens, strs = to_tokens(model, prompts)
     return tokens, [len(s) for s in strs]
 

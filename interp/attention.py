@@ -153,8 +153,9 @@ class AttentionPatterns:
         return js_divergence(self.masked, self.unmasked)
 
 
-def patterns(model, prompt: str, prepend_bos: bool | None = None) -> AttentionPatterns:
-    """Masked and unmasked attention patterns of every layer and head on `prompt`.
+def patterns(model, prompt, prepend_bos: bool | None = None) -> AttentionPatterns:
+    """Masked and unmasked attention patterns of every layer and head on `prompt` (one string,
+    or a 1-D tensor of token ids taken as given).
 
     One forward. In each layer the attention module runs as usual (its output is the masked
     pattern), then once more on the same inputs with the mask freed (`interp.arch`), which gives
@@ -169,10 +170,16 @@ def patterns(model, prompt: str, prepend_bos: bool | None = None) -> AttentionPa
 
     from interp.activations import to_tokens
 
-    if not isinstance(prompt, str):
-        raise InterpError(f"patterns takes one prompt string, got {type(prompt).__name__}; loop over prompts")
     causal = is_causal(model)
-    tokens, strs = to_tokens(model, prompt, prepend_bos)
+    if isinstance(prompt, torch.Tensor) and prompt.ndim == 1 and not prompt.is_floating_point() and len(prompt):
+        from interp.tokens import token_texts
+
+        tokens, strs = prompt[None].to(model.cfg.device), [token_texts(model.tokenizer, prompt.tolist())]
+    elif not isinstance(prompt, str):
+        raise InterpError(f"patterns takes one prompt string (or 1-D token ids), got {type(prompt).__name__}; "
+                          "loop over prompts")
+    else:
+        tokens, strs = to_tokens(model, prompt, prepend_bos)
     found: dict = {}
     handles = [attention_module(model, L).register_forward_hook(_both_patterns(found, L, causal), with_kwargs=True)
                for L in range(model.cfg.n_layers)]

@@ -1,0 +1,1 @@
+"""Task datasets for any tokenizer: prompts with their answers and corruptions (ioi)."""
