@@ -265,12 +265,16 @@ def test_demo_refuses_foreign_directory(tmp_path, capsys):
 
 
 def test_notebook_figure(zoo2l, tmp_path, unchanged):
-    from interp.report import figures
+    from interp.report import figures, notebook
 
+    notebook.reset()
     with unchanged(zoo2l):
         fig = figures.attention(zoo2l, "When Mary and John went", layer=1)
     html = fig._repr_html_()
     assert html.count("var CircuitsVis=") == 1 and set(fig.table["layer"]) == {1}
+    again = fig._repr_html_()  # the notebook has the bundle now: the second view only draws from it
+    assert "var CircuitsVis=" not in again and "__cvDraw" in again and len(again) < len(html) / 20
+    assert "CircuitsVis" not in repr(fig) and len(repr(fig)) < 300
     views = re.findall(r'<div id="(attn-\w+-layer-\d+)" class="cv-view"', html)
     assert len(views) == 1 and views[0].endswith("-layer-1")  # the chosen layer's view, with data
     assert len(json.loads(re.search(views[0] + r'-props">(.*?)</script>', html)[1])["attention"]) == zoo2l.cfg.n_heads

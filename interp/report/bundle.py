@@ -9,7 +9,9 @@ close the script or start markup.
 A view that starts hidden (one layer of a layer picker) is deferred: its props wait in a JSON
 `<script>` and `__cvDraw(panel)` renders it once the panel is shown. circuitsvis measures its
 zoomed pattern when it renders, and a view rendered inside a hidden panel keeps a 0x0 canvas;
-`__cvDraw` also redraws such a view (the panel was hidden again before React drew it).
+`__cvDraw` also redraws such a view (the panel was hidden again before React drew it), and does
+nothing while `CircuitsVis` is not defined yet (a notebook cell drawn before the one that carries
+the bundle, `interp.report.notebook`).
 
 Example:
     >>> from interp.report.bundle import deferred_call, props_json, render_call
@@ -35,7 +37,7 @@ _REINSTALL = "pip install --force-reinstall 'circuitsvis>=1.43.3,<1.44'"
 
 # Renders the deferred views inside `root` that have not drawn, or drew into a 0x0 canvas.
 _DRAW = """<script>
-function __cvDraw(root){root.querySelectorAll('.cv-view[data-cv]').forEach(function(v){
+function __cvDraw(root){if(!window.CircuitsVis){return;}root.querySelectorAll('.cv-view[data-cv]').forEach(function(v){
  var blank=[].some.call(v.querySelectorAll('canvas'),function(c){return !c.width||!c.height;});
  if(v.dataset.drawn&&!blank){return;}
  if(v.dataset.drawn){var fresh=v.cloneNode(false);v.replaceWith(fresh);v=fresh;}
@@ -75,6 +77,11 @@ def bundle_js() -> str:
 def bundle_tag() -> str:
     """The one `<script>` element that defines `CircuitsVis` for the whole page, and `__cvDraw`."""
     return f'<script id="{BUNDLE_ID}">\n{bundle_js()}\n</script>{_DRAW}'
+
+
+def draw_script() -> str:
+    """`__cvDraw` alone (a notebook cell whose page got the bundle from an earlier cell)."""
+    return _DRAW
 
 
 def props_json(props: dict) -> str:

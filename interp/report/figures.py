@@ -1,49 +1,30 @@
-"""Report figures for notebooks: objects that display inline (`_repr_html_`) and can be saved.
+"""Report figures for notebooks, from a model and a prompt: views that display inline
+(`_repr_html_`) and can be saved (`interp.report.notebook.View`; `interp.display` also takes
+results and caches you already have).
 
-Each object carries what it needs: an attention figure includes the circuitsvis bundle itself
-(a notebook cell is its own page), so it works offline and in a saved notebook too.
+An attention figure carries the circuitsvis bundle if it is the notebook's first interactive
+view (once per notebook, `interp.report.notebook`); a saved figure page always has it.
 
 Example:
     >>> import interp
-    >>> from interp.report import figures
+    >>> from interp.report import figures, notebook
+    >>> notebook.reset()
     >>> fig = figures.attention(interp.load("zoo-2l"), "When Mary and John went")
     >>> html = fig._repr_html_()
-    >>> html.count("var CircuitsVis="), "AttentionHeads" in html
-    (1, True)
+    >>> html.count("var CircuitsVis="), "AttentionHeads" in html, fig._repr_html_().count("var CircuitsVis=")
+    (1, True, 0)
     >>> fig.table.columns.tolist()[:4]
     ['layer', 'head', 'query', 'key']
 """
 
 from __future__ import annotations
 
-import uuid
-from dataclasses import dataclass
-from pathlib import Path
-
 import pandas as pd
 
-from interp.report import plots, sections, tables
-from interp.report.bundle import bundle_tag
-from interp.report.html import PICKER, Section, esc, figure, page
-
-
-@dataclass
-class Figure:
-    """HTML that Jupyter shows inline, with the table it was drawn from."""
-
-    html: str
-    title: str
-    table: pd.DataFrame | None = None
-
-    def _repr_html_(self) -> str:
-        return self.html
-
-    def save(self, path: str | Path) -> str:
-        """Write the figure as a self-contained page (atomically)."""
-        from interp.report.write import atomic_file
-
-        body = self.html.replace(bundle_tag(), "")
-        return str(atomic_file(path, page(self.title, "", "", [Section("figure", self.title, body)], bundle_tag())))
+from interp.report import plots, tables
+from interp.report.html import figure
+from interp.report.notebook import View
+from interp.report.views import attention_view
 
 
 def _model(model):
@@ -53,7 +34,7 @@ def _model(model):
     return load(model)
 
 
-def attention(model, prompt: str, layer: int | None = None) -> Figure:
+def attention(model, prompt: str, layer: int | None = None) -> View:
     """Interactive attention patterns of every head (one layer, or all with a layer picker)."""
     from interp.errors import check_range
 
@@ -62,22 +43,22 @@ def attention(model, prompt: str, layer: int | None = None) -> Figure:
     df = tables.attention_table(model, acts)
     if layer is not None:
         df = df[df["layer"] == check_range("layer", layer, model.cfg.n_layers, model.info.name)]
-    views, note = sections.attention_views(df, acts.tokens[0], tables.is_causal(model),
-                                           prefix=f"attn-{uuid.uuid4().hex[:8]}")
-    note_html = f'<p class="note">{esc(note)}</p>' if note else ""
-    return Figure(f"{bundle_tag()}{PICKER}{note_html}{views}", f"Attention: {prompt}", df.reset_index(drop=True))
+    return attention_view(df, acts.tokens[0], tables.is_causal(model), f"Attention: {prompt}")
 
 
-def predictions(model, prompt: str, k: int = 10) -> Figure:
+def predictions(model, prompt: str, k: int = 10) -> View:
     """Top-k next-token probabilities at the final position (bar chart)."""
     model = _model(model)
     acts = tables.run(model, prompt)
     df = tables.predictions_table(model, acts, k=k)
     last = df[df["pos"] == df["pos"].max()]
     svg = plots.bars(last, "candidate", "prob", f"next token after {acts.tokens[0][-1]!r}", "probability")
-    return Figure(figure(svg, f"Top {k} next tokens."), f"Predictions: {prompt}", df)
+    return View(f"Predictions: {prompt}", figure(svg, f"Top {k} next tokens."), df,
+                summary=f"Predictions: top {k} after {acts.tokens[0][-1]!r}: " +
+                ", ".join(f"{r.candidate!r} {r.prob:.3g}" for r in last.head(4).itertuples()))
 
 
-def heatmap(df: pd.DataFrame, row: str, col: str, value: str, title: str) -> Figure:
+def heatmap(df: pd.DataFrame, row: str, col: str, value: str, title: str) -> View:
     """Any tidy table as a `row` x `col` heatmap of `value` (e.g. an ablation sweep: layer x head)."""
-    return Figure(figure(plots.heatmap(df, row, col, value, title), title), title, df)
+    return View(title, figure(plots.heatmap(df, row, col, value, title), title), df,
+                summary=f"Heatmap {title!r}: {df[row].nunique()} {row} x {df[col].nunique()} {col} of {value}")

@@ -61,15 +61,21 @@ def predictions_table(model, acts, k: int = 5) -> pd.DataFrame:
 def attention_table(model, acts) -> pd.DataFrame:
     """layer, head, query, key, query_token, key_token, value: every attention weight
     (for a causal model only key <= query, the rest is zero by the mask)."""
+    patterns = {layer: acts[f"blocks.{layer}.attn.hook_pattern"][0] for layer in range(model.cfg.n_layers)}
+    return pattern_table(patterns, acts.tokens[0], is_causal(model))
+
+
+def pattern_table(patterns: dict, tokens: list[str], causal: bool) -> pd.DataFrame:
+    """The long attention table from {layer: pattern [head query key]} of any run (a capture, a
+    TransformerLens cache, a patched run); with `causal`, only key <= query."""
     import torch
 
-    tokens = acts.tokens[0]
     n = len(tokens)
-    keep = torch.tril(torch.ones(n, n, dtype=torch.bool)) if is_causal(model) else torch.ones(n, n, dtype=torch.bool)
+    keep = torch.tril(torch.ones(n, n, dtype=torch.bool)) if causal else torch.ones(n, n, dtype=torch.bool)
     q, k = keep.nonzero(as_tuple=True)
     frames = []
-    for layer in range(model.cfg.n_layers):
-        pattern = acts[f"blocks.{layer}.attn.hook_pattern"][0].float()  # head query key
+    for layer, pattern in sorted(patterns.items()):
+        pattern = pattern.detach().float().cpu()[:, :n, :n]
         for head in range(pattern.shape[0]):
             frames.append(pd.DataFrame({"layer": layer, "head": head, "query": q.numpy(), "key": k.numpy(),
                                         "value": pattern[head][q, k].numpy()}))
