@@ -85,6 +85,57 @@ def test_parse_pairs_file_format():
 
 # ---- zoo-4l ----
 
+def _checkpoint_rows(model, key):
+    """The input embedding read straight from the model's safetensors file (independent of interp)."""
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(model.info.path) / "model.safetensors"))[key]
+
+
+def test_embed_space_is_the_checkpoint_not_the_centred_copy(zoo4l, unchanged):
+    import torch
+
+    from interp.embeddings import raw_embedding, vectors
+
+    raw = _checkpoint_rows(zoo4l, "transformer.wte.weight")
+    with unchanged(zoo4l):
+        assert torch.equal(raw_embedding(zoo4l), raw) and torch.equal(vectors(zoo4l), raw)
+        centred = vectors(zoo4l, centre=True)
+    assert torch.allclose(centred, zoo4l.W_E.detach(), atol=1e-6)  # compatibility mode's copy
+    assert (raw - centred).abs().max() > 1e-3  # the two differ on this LayerNorm model
+
+
+def test_analogy_baselines_are_nearest_neighbours(zoo4l):
+    from interp.embeddings import evaluate_analogies, neighbors, parse_questions
+
+    qs = parse_questions(": s\nman woman king queen\nboy girl father mother\n")
+    only_c = evaluate_analogies(zoo4l, qs, method="only-c").questions
+    for q in only_c.itertuples():  # the nearest word to c that is not a or b
+        near = neighbors(zoo4l, q.c, k=5)["word"]
+        assert q.predicted == next(w for w in near if w not in (q.a, q.b))
+    add, ignore = (evaluate_analogies(zoo4l, qs, method=m).questions for m in ("add", "ignore-a"))
+    assert add.predicted.tolist() == ["queen", "mother"] and len(ignore) == 2
+    with pytest.raises(InterpError, match="unknown analogy method"):
+        evaluate_analogies(zoo4l, qs, method="mul")
+
+
+def test_similarity_is_spearman_of_cosines(zoo4l):
+    import torch
+    from scipy.stats import spearmanr
+
+    from interp.embeddings import evaluate_similarity, parse_word_pairs, word_token
+
+    text = "king\tqueen\t8\nking\tdog\t1\nman\twoman\t7.5\nman\txyzzy\t5\nboy\tgirl\t7\n# c\n"
+    result = evaluate_similarity(zoo4l, parse_word_pairs(text))
+    assert (result.n_pairs, result.n_evaluated, result.n_skipped) == (5, 4, 1)
+    E = _checkpoint_rows(zoo4l, "transformer.wte.weight")
+    done = result.pairs[result.pairs.skipped == ""]
+    cos = [float(torch.cosine_similarity(E[word_token(zoo4l, a)], E[word_token(zoo4l, b)], dim=0))
+           for a, b in zip(done.word1, done.word2)]
+    assert result.spearman == pytest.approx(spearmanr(done.human, cos).statistic, abs=1e-9)
+    with pytest.raises(InterpError, match="line 1"):
+        parse_word_pairs("king queen\n")
+
 def test_king_minus_man_plus_woman_is_queen(zoo4l, unchanged):
     from interp.embeddings import analogy
 
@@ -102,7 +153,7 @@ def test_neighbors_match_a_direct_cosine_and_are_word_tokens(zoo4l, unchanged):
 
     with unchanged(zoo4l):
         df = neighbors(zoo4l, "king", k=5)
-    E = zoo4l.W_E.detach()
+    E = _checkpoint_rows(zoo4l, "transformer.wte.weight")
     king = E[word_token(zoo4l, "king")]
     direct = torch.nn.functional.cosine_similarity(E[df["token_id"].tolist()], king[None], dim=-1)
     assert torch.allclose(direct, torch.tensor(df["cosine"].tolist()), atol=1e-5)
@@ -154,7 +205,7 @@ def test_direction_threshold_is_midpoint_and_projection_is_cosine_times_norm(zoo
     words = [w for p in pairs for w in p]
     table = project(zoo4l, words, d)
     assert table["projection"].mean() == pytest.approx(d.threshold, abs=1e-5)
-    norms = zoo4l.W_E.detach()[[word_token(zoo4l, w) for w in words]].norm(dim=-1).numpy()
+    norms = _checkpoint_rows(zoo4l, "transformer.wte.weight")[[word_token(zoo4l, w) for w in words]].norm(dim=-1).numpy()
     assert np.allclose(table["cosine"] * norms, table["projection"], atol=1e-5)
 
 
@@ -186,7 +237,8 @@ def test_residual_probe_embed_row_equals_the_static_probe(zoo4l, unchanged):
         table = probe_residual(zoo4l, groups, template="The {word}", seed=1)
     assert table["hook"].tolist() == ["hook_embed"] + [f"blocks.{L}.hook_resid_post" for L in range(4)]
     assert table["layer"].isna().tolist() == [True, False, False, False, False]
-    assert table["heldout_accuracy"].iloc[0] == pytest.approx(probe_words(zoo4l, groups, seed=1).heldout_accuracy)
+    static = probe_words(zoo4l, groups, seed=1, centre=True)  # hook_embed is the bridge's centred copy
+    assert table["heldout_accuracy"].iloc[0] == pytest.approx(static.heldout_accuracy)
     assert table["heldout_accuracy"].between(0, 1).all()
     with pytest.raises(InterpError, match="exactly once"):
         probe_residual(zoo4l, groups, template="The word")
@@ -228,6 +280,11 @@ def test_minilm_embedding_analyses_and_unembedding_refusal(minilm, unchanged):
         with pytest.raises(InterpError, match="allow_untrained"):
             neighbors(minilm, "king", space="unembed")
     assert "queen" in set(top["word"])
+    import torch
+
+    from interp.embeddings import raw_embedding  # the base-model checkpoint lacks BertForMaskedLM's 'bert.' prefix
+
+    assert torch.equal(raw_embedding(minilm), _checkpoint_rows(minilm, "embeddings.word_embeddings.weight"))
     mask = word_mask(minilm)
     pieces = minilm.tokenizer.convert_ids_to_tokens(mask.nonzero()[:, 0].tolist())
     assert not any(p.startswith(("##", "[")) for p in pieces)

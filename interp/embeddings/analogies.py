@@ -5,6 +5,12 @@ The format: `: section` lines open a section; every other non-blank line holds f
 b - a + c (unit vectors, inputs excluded, candidates as in `interp.embeddings.vectors`) is d.
 Questions with a word that is not a single known token are skipped, counted and listed.
 
+Baselines (Linzen 2016, "Issues in evaluating semantic spaces using word analogies"): a right
+answer from b - a + c may only say that d is c's nearest neighbour. `method` scores the same
+questions with the offset left out: "only-c" (nearest word to c), "only-b" (nearest word to b)
+and "ignore-a" (nearest word to b + c); vector arithmetic tells something only where "add" beats
+them. The three inputs are excluded from every method's answers.
+
 The standard 19,544-question file ships with gensim (`pip install 'interp[analogies]'`);
 `questions_words_path()` finds it without importing gensim.
 
@@ -22,9 +28,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from interp.embeddings.vectors import Candidates, Space, token_word, unit, vectors, why_not_word, word_mask
 from interp.errors import InterpError
+
+Method = Literal["add", "only-b", "only-c", "ignore-a"]
+METHODS: tuple[str, ...] = ("add", "only-b", "only-c", "ignore-a")
 
 
 @dataclass(frozen=True)
@@ -119,14 +129,20 @@ def _resolve(model, questions: list[Question], mask) -> dict[str, int | str]:
     return found
 
 
-def _predict(E, mask, abc, batch: int = 512):
-    """Best candidate id for b - a + c of each row of `abc` [n, 3] (ids a, b, c), inputs excluded."""
+def _target(U, rows, method: str):
+    """The query vector of each question under `method` (rows: ids a, b, c)."""
+    a, b, c = U[rows[:, 0]], U[rows[:, 1]], U[rows[:, 2]]
+    return {"add": b - a + c, "only-b": b, "only-c": c, "ignore-a": b + c}[method]
+
+
+def _predict(E, mask, abc, method: str = "add", batch: int = 512):
+    """Best candidate id for each row of `abc` [n, 3] (ids a, b, c) under `method`, inputs excluded."""
     import torch
 
     U = unit(E.float())
     out = []
     for rows in abc.split(batch):
-        target = U[rows[:, 1]] - U[rows[:, 0]] + U[rows[:, 2]]
+        target = _target(U, rows, method)
         scores = (unit(target) @ U.T).masked_fill(~mask, float("-inf"))
         scores.scatter_(1, rows, float("-inf"))
         out.append(scores.argmax(-1))
@@ -134,21 +150,31 @@ def _predict(E, mask, abc, batch: int = 512):
 
 
 def evaluate_analogies(model, questions: list[Question] | str | Path, space: Space = "embed",
-                       candidates: Candidates = "words", allow_untrained: bool = False) -> AnalogyScores:
+                       candidates: Candidates = "words", allow_untrained: bool = False, method: Method = "add",
+                       centre: bool = False) -> AnalogyScores:
     """Accuracy of `model` on analogy questions (a list from `parse_questions`, or a file path).
+
+    Args:
+        method: "add" (b - a + c) or a baseline: "only-c", "only-b", "ignore-a" (module docstring).
+        centre: use the row-centred input embedding (`interp.embeddings.vectors`).
 
     Returns:
         `AnalogyScores` with tidy `sections` and `questions` tables.
+
+    Raises:
+        InterpError: unknown method.
     """
     import torch
 
+    if method not in METHODS:
+        raise InterpError(f"unknown analogy method {method!r}: use one of {', '.join(METHODS)}")
     if isinstance(questions, (str, Path)):
         questions = read_questions(questions)
-    E, mask = vectors(model, space, allow_untrained), word_mask(model, candidates)
+    E, mask = vectors(model, space, allow_untrained, centre), word_mask(model, candidates)
     ids = _resolve(model, questions, mask)
     usable = [q for q in questions if all(isinstance(ids[w], int) for w in (q.a, q.b, q.c, q.d))]
     abc = torch.tensor([[ids[q.a], ids[q.b], ids[q.c]] for q in usable], dtype=torch.long).reshape(-1, 3)
-    predicted = dict(zip(usable, _predict(E, mask.to(E.device), abc.to(E.device)).tolist()))
+    predicted = dict(zip(usable, _predict(E, mask.to(E.device), abc.to(E.device), method).tolist()))
     return _scores(model, questions, ids, predicted)
 
 

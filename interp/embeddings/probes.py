@@ -10,6 +10,8 @@ it is nearly always 1.
 `probe_words` probes static vectors (W_E rows or W_U columns); `probe_residual` probes the
 residual stream at the word's position in a context ("The {word}") after the embedding and
 after every block, all on the same split: a table of layer -> held-out accuracy.
+Its first row is the bridge's `hook_embed`, the row-centred embedding on LayerNorm models, so
+it equals `probe_words(..., centre=True)`; on RMSNorm models both copies are the same.
 
 Example:
     >>> import interp
@@ -136,18 +138,19 @@ def _as_direction(W, b, labels, space) -> Direction:
 
 
 def probe_words(model, groups: Mapping[str, Sequence[str]], space: Space = "embed", test_fraction: float = 0.3,
-                seed: int = 0, l2: float = 1e-2, allow_untrained: bool = False) -> Probe:
+                seed: int = 0, l2: float = 1e-2, allow_untrained: bool = False, centre: bool = False) -> Probe:
     """Probe labelled single-token words' static vectors (W_E rows, or W_U columns).
 
     Args:
         groups: label -> words, e.g. {"male": ["king", ...], "female": ["queen", ...]}.
         test_fraction: share of each label's words held out; `seed` fixes which.
         l2: weight penalty on standardised features.
+        centre: probe the row-centred input embedding (`interp.embeddings.vectors`).
     """
     import torch
 
     words, y, labels = check_groups(groups)
-    E = vectors(model, space, allow_untrained)
+    E = vectors(model, space, allow_untrained, centre)
     X = E[[word_token(model, w) for w in words]].float()
     return fit_probe(X, torch.tensor(y), labels, words, test_fraction, seed, l2, space)
 

@@ -5,6 +5,13 @@ byte-level vocabularies that is the leading-space token (" king"), for BERT word
 word ("king"). A word that is not exactly one known token is an `InterpError` that says how it
 tokenizes.
 
+Which matrix: "embed" is the checkpoint's own input embedding, read from its weights file
+(`raw_embedding`), not the bridge's `W_E`: TransformerLens' compatibility mode subtracts each
+row's mean from W_E on LayerNorm models (GPT-2, BERT), which leaves the forward pass unchanged
+but moves cosines (it flips 4 of all-MiniLM-L6-v2's analogy answers). `centre=True` analyses that
+centred copy instead. RMSNorm models (Llama, SmolLM2) are not centred, so both are the same there.
+"unembed" is the bridge's W_U, the matrix the logits are computed with.
+
 Candidates: neighbours and analogy answers are drawn from the model's *word tokens* only: the
 leading-space tokens made of letters (GPT-2 style), or, for wordpiece vocabularies, the tokens made
 of letters (so `[unused*]`, `[CLS]`-style special tokens, `##` pieces, digits and punctuation are
@@ -32,25 +39,75 @@ Candidates = Literal["words", "all"]
 _MARKERS = ("Ġ", "▁")  # leading-space markers of byte-level BPE and sentencepiece vocabularies
 
 
-def vectors(model, space: Space = "embed", allow_untrained: bool = False):
+def vectors(model, space: Space = "embed", allow_untrained: bool = False, centre: bool = False):
     """One vector per token, `Float[Tensor, "d_vocab d_model"]`, detached.
 
     Args:
         model: a model from `interp.load`.
-        space: "embed" (rows of W_E, the input embedding) or "unembed" (columns of W_U).
+        space: "embed" (rows of the checkpoint's input embedding, `raw_embedding`) or "unembed"
+            (columns of W_U).
         allow_untrained: run an unembedding analysis on a model whose unembedding is untrained.
+        centre: "embed" only: subtract each row's mean (the copy compatibility mode keeps as W_E on
+            LayerNorm models).
 
     Raises:
         InterpError: unknown space, or space="unembed" on a model with an untrained unembedding.
     """
     if space == "embed":
-        return model.W_E.detach()
+        E = raw_embedding(model)
+        return E - E.mean(-1, keepdim=True) if centre else E
     if space == "unembed":
         from interp.models import require_trained
 
         require_trained(model, "an unembedding-space analysis (--space unembed)", allow_untrained)
         return model.W_U.detach().T
     raise InterpError(f"unknown space {space!r}: use 'embed' (input embedding) or 'unembed' (unembedding)")
+
+
+def raw_embedding(model):
+    """The checkpoint's input embedding `Float[Tensor, "d_vocab d_model"]`, as trained.
+
+    Read from the model directory's safetensors file (`model.info.path`) under the key of the
+    Hugging Face model's input-embedding module, so compatibility mode's row centring is undone.
+    A model with no such file (a booted object, a PyTorch .bin checkpoint) falls back to the
+    bridge's W_E, which equals the checkpoint on RMSNorm models only.
+    """
+    W_E = model.W_E.detach()
+    found = _checkpoint_tensor(model, _input_embedding_keys(model))
+    if found is None or tuple(found.shape) != tuple(W_E.shape):
+        return W_E
+    return found.to(device=W_E.device, dtype=W_E.dtype)
+
+
+def _input_embedding_keys(model) -> list[str]:
+    """Candidate checkpoint keys of the input embedding: its module path, then shorter suffixes
+    (a base-model checkpoint lacks the task model's prefix, e.g. 'bert.')."""
+    hf = getattr(model, "original_model", None)
+    if hf is None or not hasattr(hf, "get_input_embeddings"):
+        return []
+    target = hf.get_input_embeddings()
+    name = next((n for n, m in hf.named_modules() if m is target), None)
+    parts = name.split(".") if name else []
+    return [".".join(parts[i:]) + ".weight" for i in range(len(parts))]
+
+
+def _checkpoint_tensor(model, keys: list[str]):
+    """The first of `keys` found in the model directory's safetensors files, else None."""
+    from pathlib import Path
+
+    info = getattr(model, "info", None)
+    folder = Path(info.path) if info is not None and info.path else None
+    if not keys or folder is None or not folder.is_dir():
+        return None
+    from safetensors import safe_open
+
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), "pt") as f:
+            names = set(f.keys())
+            key = next((k for k in keys if k in names), None)
+            if key is not None:
+                return f.get_tensor(key)
+    return None
 
 
 def _pieces(model, ids: list[int]) -> list[str]:
