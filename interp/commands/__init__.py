@@ -5,4 +5,4 @@ level (torch, transformer_lens): do it inside `run`.
 """
 
 # Module names, in the order `interp --help` lists them.
-MODULES = ["models", "inspect", "zoo", "attribute", "report", "demo", "embed", "sample", "attention", "ablate", "cache"]
+MODULES = ["models", "inspect", "zoo", "attribute", "report", "demo", "embed", "sample", "attention", "ablate", "cache", "patch"]

@@ -1,0 +1,302 @@
+"""Activation, attribution and path patching, checked against plain Hugging Face hooks.
+
+The references never go through the bridge: each is the same tiny random model (tests/archs.py)
+loaded as a plain eager transformers model, with torch hooks written here that replace one slice
+of one module's input or output by the other run's value:
+- head outputs z: the attention output projection's input (archs.replace_heads);
+- resid_pre / resid_post: the decoder layer's input / output at one position;
+- attn_out / mlp_out: the attention module's / MLP's output at one position (Gemma's post-norms
+  and GPT-2's centred weights act per position, so patching before them is the same patch);
+- q / k / v: the head's slice of the q/k/v projection's output (before rotary and q/k norms,
+  which also act per head and position); on grouped-query models k/v slices are kv heads.
+Path patching is compared with a two-pass version written here with the same plain hooks.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import pytest
+import torch
+
+import archs
+
+PROMPT = "f ba cb dc ed fe gf hg"
+CORRUPTED = "e hh gg ff ee dd cc bb"  # same token count
+TARGET, FOIL = "ab", "ca"
+TOL = 2e-4
+MATRIX = ("gpt2", "llama", "neox", "gemma3", "opt")  # learned/rotary, GQA (llama 4:2, gemma3 4:1), parallel
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Twin:
+    """A tiny random model as interp's bridge and as plain Hugging Face, with both prompts' ids."""
+
+    def __init__(self, name, path):
+        import interp
+
+        self.name, self.path = name, path
+        self.tok, self.hf = archs.load_tokenizer(path), archs.load_hf(path)
+        self.model = interp.load(str(path))
+        bos = self.model.info.prepends_bos
+        self.clean, self.corrupted = archs.encode(self.tok, PROMPT, bos), archs.encode(self.tok, CORRUPTED, bos)
+        vocab = self.tok.get_vocab()
+        self.target, self.foil = vocab["Ġ" + TARGET], vocab["Ġ" + FOIL]
+
+    def diff(self, ids) -> float:
+        return archs.logit_diff(self.hf, ids, self.target, self.foil)
+
+
+@pytest.fixture(scope="module", params=MATRIX, ids=MATRIX)
+def twin(request, tmp_path_factory) -> Twin:
+    import transformers
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        return Twin(request.param, archs.build(request.param, tmp_path_factory.mktemp(request.param)))
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+
+# ---------------------------------------------------------------- plain HF hooks
+
+
+def _replace_output(module, fn):
+    """Forward hook: the module's (first) output x becomes fn(x)."""
+
+    def hook(mod, args, out):
+        if isinstance(out, tuple):
+            return (fn(out[0]), *out[1:])
+        return fn(out)
+
+    return module.register_forward_hook(hook)
+
+
+def _replace_input(module, fn):
+    """Forward pre-hook: the module's hidden_states input x becomes fn(x)."""
+
+    def pre(mod, args, kwargs):
+        if args:
+            return (fn(args[0]), *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": fn(kwargs["hidden_states"])}
+
+    return module.register_forward_pre_hook(pre, with_kwargs=True)
+
+
+def _record(module, store, key, pre=False):
+    def keep(x):
+        store[key] = x.detach().clone()
+        return x
+
+    return _replace_input(module, keep) if pre else _replace_output(module, keep)
+
+
+def _mlp(hf, layer):
+    block = archs.decoder_layers(hf)[layer]
+    return block.mlp if hasattr(block, "mlp") else block.fc2  # OPT has no MLP module
+
+
+def _site(hf, what, layer):
+    """(module, is-input) where the HF twin of interp's `what` lives."""
+    block = archs.decoder_layers(hf)[layer]
+    return {"resid_pre": (block, True), "resid_post": (block, False), "attn_out": (archs.attention(hf, layer), False),
+            "mlp_out": (_mlp(hf, layer), False)}[what]
+
+
+def _projection(hf, layer, comp, head):
+    """(module, column slice) of head `head`'s q, k or v in the projection's output."""
+    attn, dh = archs.attention(hf, layer), archs.d_head(hf, layer)
+    if hasattr(attn, "c_attn"):  # GPT-2: [q | k | v], each d_model wide
+        off = "qkv".index(comp) * hf.config.hidden_size
+        return attn.c_attn, slice(off + head * dh, off + (head + 1) * dh)
+    if hasattr(attn, "query_key_value"):  # NeoX: per head [q k v]
+        off = head * 3 * dh + "qkv".index(comp) * dh
+        return attn.query_key_value, slice(off, off + dh)
+    return getattr(attn, f"{comp}_proj"), slice(head * dh, (head + 1) * dh)
+
+
+def _run(twin, ids, handles) -> float:
+    with archs.hooks(*handles):
+        return twin.diff(ids)
+
+
+def _hf_patch(twin, what, layer, head, pos, base, src) -> float:
+    """HF logit difference of `base` with one slice taken from the run of `src`."""
+    hf, sl = twin.hf, slice(None) if pos is None else slice(pos, pos + 1)
+    if what == "heads":
+        z, dh = archs.head_z(hf, src)[layer], archs.d_head(hf, layer)
+        with _z_patch(hf, layer, slice(head * dh, (head + 1) * dh), sl, z):
+            return twin.diff(base)
+    if what in ("q", "k", "v"):
+        module, cols = _projection(hf, layer, what, head)
+        store: dict = {}
+        with archs.hooks(_record(module, store, "x")):
+            twin.diff(src)
+        return _run(twin, base, [_replace_output(module, _put(store["x"], sl, cols))])
+    module, is_input = _site(hf, what, layer)
+    store = {}
+    with archs.hooks(_record(module, store, "x", pre=is_input)):
+        twin.diff(src)
+    make = _replace_input if is_input else _replace_output
+    return _run(twin, base, [make(module, _put(store["x"], sl, slice(None)))])
+
+
+@contextmanager
+def _z_patch(hf, layer, cols, sl, z):
+    """Head slice `cols` of the output projection's input at positions `sl` := z's."""
+
+    def pre(module, args):
+        x = args[0].clone()
+        x[:, sl, cols] = z[:, sl, cols]
+        return (x, *args[1:])
+
+    with archs.hooks(archs.out_proj(hf, layer).register_forward_pre_hook(pre)):
+        yield
+
+
+def _put(value, sl, cols):
+    def fn(x):
+        x = x.clone()
+        flat = x.dim() == 2  # OPT runs its MLP on [batch * pos, d_model]; batch is 1 here
+        x, v = (x[None], value[None]) if flat else (x, value)
+        x[:, sl, cols] = v[:, sl, cols]
+        return x[0] if flat else x
+
+    return fn
+
+
+def _check(twin, what, direction, by_position):
+    import pandas as pd
+
+    from interp.patching import activation_patch
+
+    df = activation_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, what=what, direction=direction,
+                          by_position=by_position)
+    base, src = (twin.corrupted, twin.clean) if direction == "denoising" else (twin.clean, twin.corrupted)
+    clean, corrupted = twin.diff(twin.clean), twin.diff(twin.corrupted)
+    assert abs(clean - corrupted) > 1e-2, "clean and corrupted agree: the test could not fail"
+    assert df["clean"].iloc[0] == pytest.approx(clean, abs=TOL)
+    assert df["corrupted"].iloc[0] == pytest.approx(corrupted, abs=TOL)
+    got, want = [], []
+    for row in df.itertuples():
+        head = None if pd.isna(row.head) else int(row.head)
+        pos = None if pd.isna(row.pos) else int(row.pos)
+        got.append(row.patched)
+        want.append(_hf_patch(twin, what, int(row.layer), head, pos, base, src))
+    got, want = torch.tensor(got, dtype=torch.float64), torch.tensor(want, dtype=torch.float64)
+    err = (got - want).abs().max().item()
+    assert err <= TOL, f"{twin.name} {what} {direction}: off by {err:.3g} from plain HF"
+    assert (want - df["corrupted" if direction == "denoising" else "clean"].iloc[0]).abs().max() > 1e-3, \
+        "no patch changed the reference: the test could not fail"
+    expected = (want - corrupted) / (clean - corrupted)
+    assert torch.allclose(torch.tensor(df["normalised"].to_numpy(), dtype=torch.float64), expected,
+                          atol=10 * TOL / abs(clean - corrupted))
+    return df
+
+
+# ---------------------------------------------------------------- activation patching against HF
+
+
+@pytest.mark.parametrize("direction", ["denoising", "noising"])
+@pytest.mark.parametrize("what, by_position", [("heads", False), ("heads", True), ("resid_pre", True),
+                                               ("resid_post", True), ("attn_out", True), ("mlp_out", True),
+                                               ("q", False), ("k", False), ("v", False)])
+def test_activation_patching_matches_hf(twin, what, by_position, direction, unchanged):
+    with unchanged(twin.model):
+        df = _check(twin, what, direction, by_position)
+    if what in ("k", "v"):
+        from interp.arch import facts
+
+        f = facts(twin.model)
+        assert len(df) == f.n_layers * f.n_kv_heads  # one row per kv head, not per query head
+        if f.n_kv_heads < f.n_heads:
+            group = f.n_heads // f.n_kv_heads
+            assert df["query_heads"].iloc[0] == f"0-{group - 1}"
+
+
+def test_pattern_refused_where_edits_do_not_reach(twin):
+    from interp.errors import InterpError
+    from interp.patching import activation_patch
+
+    if twin.name != "opt":
+        df = activation_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, what="pattern")
+        assert (df["patched"] - df["corrupted"]).abs().max() > 1e-3  # the edit reaches the output
+        return
+    with pytest.raises(InterpError, match="hook_pattern never reaches the output") as e:
+        activation_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, what="pattern")
+    assert "\n" not in str(e.value)
+
+
+# ---------------------------------------------------------------- path patching against a hand-written two-pass
+
+
+def _hf_path(twin, senders, receivers, comp, base, src) -> float:
+    """Wang et al.'s path patching on plain HF: (b) base run, every head's output-projection input
+    frozen at the base run's except the senders' (from src), receivers' q/k/v projections
+    recorded; (c) base run with only those receiver slices replaced."""
+    hf = twin.hf
+    zb, zs = archs.head_z(hf, base), archs.head_z(hf, src)
+    n_layers = hf.config.num_hidden_layers
+
+    def frozen(layer):
+        dh = archs.d_head(hf, layer)
+        value = zb[layer].clone()
+        for l, h in senders:
+            if l == layer:
+                value[..., h * dh:(h + 1) * dh] = zs[layer][..., h * dh:(h + 1) * dh]
+        return lambda module, args: (value, *args[1:])
+
+    freeze = [archs.out_proj(hf, l).register_forward_pre_hook(frozen(l)) for l in range(n_layers)]
+    if receivers == "logits":
+        return _run(twin, base, freeze)
+    store: dict = {}
+    sites = {(l, h): _projection(hf, l, comp, h) for l, h in receivers}
+    record = [_record(module, store, key) for key, (module, _) in sites.items()]
+    _run(twin, base, freeze + record)
+    put = [_replace_output(module, _put(store[key], slice(None), cols)) for key, (module, cols) in sites.items()]
+    return _run(twin, base, put)
+
+
+@pytest.mark.parametrize("comp", ["q", "k", "v", "logits"])
+@pytest.mark.parametrize("direction", ["noising", "denoising"])
+def test_path_patching_matches_two_pass(twin, comp, direction, unchanged):
+    from interp.path_patching import path_patch
+
+    if twin.name not in ("gpt2", "llama", "gemma3"):
+        pytest.skip("path patching is checked on one learned-position and two rotary GQA models")
+    from interp.patching import n_heads_of
+
+    receivers = "logits" if comp == "logits" else [(1, h) for h in range(n_heads_of(twin.model, comp))]
+    senders = [(0, 0), (0, 3), [(0, 1), (0, 2)], [(0, h) for h in range(4)]]
+    with unchanged(twin.model):
+        df = path_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, receivers=receivers, component=comp,
+                        senders=senders, direction=direction)
+    base, src = (twin.clean, twin.corrupted) if direction == "noising" else (twin.corrupted, twin.clean)
+    sets = [[s] if isinstance(s, tuple) else s for s in senders]
+    want = torch.tensor([_hf_path(twin, heads, receivers, comp, base, src) for heads in sets], dtype=torch.float64)
+    got = torch.tensor(df["patched"].to_numpy(), dtype=torch.float64)
+    effect = (want - twin.diff(base)).abs().max().item()
+    assert effect > 2e-5, "no path changed the reference: the test could not fail"
+    tol = min(TOL, 0.05 * effect)  # below the effect: a path patch that did nothing fails
+    err = (got - want).abs().max().item()
+    assert err <= tol, f"{twin.name} path to {comp} ({direction}): off by {err:.3g} (effect {effect:.3g})"
+
+
+def test_path_patching_is_not_activation_patching(twin):
+    """Freezing the other heads matters: sender -> logits differs from patching the sender alone
+    (which also moves the later heads that read it)."""
+    from interp.path_patching import path_patch
+
+    if twin.name != "gpt2":
+        pytest.skip("one architecture suffices")
+    path = path_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, senders=[(0, 0)])
+    total = _hf_patch(twin, "heads", 0, 0, None, twin.clean, twin.corrupted)
+    assert abs(path["patched"].iloc[0] - total) > 1e-3
