@@ -64,7 +64,7 @@ def browse(page: Path, tmp: Path, group: str) -> dict:
         dom = b.eval("document.documentElement.outerHTML")
         png = base64.b64decode(b.send("Page.captureScreenshot", format="png")["data"])
         layers = b.eval(f"({LAYERS_JS})({group!r})")
-        trapped = b.eval("window.__jsErrors")
+        trapped = b.eval("window.__jsErrors || []")  # a notebook page has no trap of its own
         return {"dom": dom, "png": png, "layers": layers, "errors": b.errors() + trapped, "page": page.read_text()}
 
 
