@@ -3,8 +3,17 @@
 An experiment computes DataFrames, hands them to `Report.table` (rounded, sorted, written as
 CSV and read back), draws its figures from the read-back tables (`Report.figure`), says its
 findings in Markdown built from those tables, and calls `Report.write`, which assembles
-`index.html` with `interp.report.html.page` (no circuitsvis bundle: these pages show static
-figures only), `README.md` and `config.json`, and renames the directory into place atomically.
+`index.html` with `interp.report.html.page`, `README.md` and `config.json`, and renames the
+directory into place atomically.
+
+Figures are static SVG. `Report.attention(name, model, prompts, heads, caption)` adds an
+interactive circuitsvis view of the named heads (one tab per prompt, at most 8) to the page; its
+patterns are kept as `name.csv` like any table, and the page then carries the circuitsvis
+bundle once (a page without attention views has none).
+
+Long steps show progress on stderr: `steps(items, "what")` wraps a loop, `progress(total, "what")`
+is a bar to `.update()`; both come from `interp.progress.bar` (silent for the first 2 s, off the
+terminal and with INTERP_QUIET=1 or `interp --quiet`).
 
 `cli(main, Config, ...)` is each script's command line: one --option per Config field.
 """
@@ -81,6 +90,49 @@ def fmt(x, digits: int = 3) -> str:
     return f"{float(x):.{digits}g}"
 
 
+def progress(total: int, desc: str, unit: str = "step"):
+    """A progress bar for `total` steps of an experiment (a context manager; call `.update(n)`)."""
+    from interp.progress import bar
+
+    return bar(total, desc, unit)
+
+
+def steps(items, desc: str, unit: str = "step"):
+    """Iterate over `items` with a progress bar (silent under INTERP_QUIET=1 and off a terminal)."""
+    items = list(items)
+    with progress(len(items), desc, unit) as b:
+        for item in items:
+            yield item
+            b.update(1)
+
+
+def head_patterns(model, prompts, heads) -> pd.DataFrame:
+    """prompt, layer, head, query, key, query_token, key_token, value: the attention patterns of
+    the named heads [(layer, head), ...] on each prompt (a string, a list, or a token tensor).
+
+    Raises:
+        InterpError: a layer or head out of range, or no heads.
+    """
+    from interp.activations import capture
+    from interp.errors import InterpError, check_range, model_name
+    from interp.report.tables import is_causal, pattern_table
+
+    if not heads:
+        raise InterpError("attention view: name at least one head as (layer, head)")
+    name = model_name(model)
+    heads = [(check_range("layer", int(l), model.cfg.n_layers, name), check_range("head", int(h), model.cfg.n_heads, name))
+             for l, h in heads]
+    layers = sorted({l for l, _ in heads})
+    acts = capture(model, [prompts] if isinstance(prompts, str) else prompts,
+                   names=[f"blocks.{l}.attn.hook_pattern" for l in layers])
+    frames = []
+    for b, (toks, n) in enumerate(zip(acts.tokens, acts.lengths)):
+        df = pattern_table({l: acts[f"blocks.{l}.attn.hook_pattern"][b] for l in layers}, toks[:n], is_causal(model))
+        frames.append(df[df.set_index(["layer", "head"]).index.isin(heads)].assign(prompt=b))
+    cols = ["prompt", "layer", "head", "query", "key", "query_token", "key_token", "value"]
+    return pd.concat(frames, ignore_index=True)[cols]
+
+
 def pct(x) -> str:
     """A fraction as a percentage with one decimal."""
     return f"{100 * float(x):.1f}%"
@@ -95,6 +147,12 @@ class Report:
         title: the page title.
         question: what the experiment asks, one paragraph.
         method: how it answers, Markdown.
+
+    `table` keeps a CSV, `figure` an SVG, `show` a table on the page, and
+    `attention(name, model, prompts, heads=[(layer, head), ...], caption)` an interactive
+    circuitsvis view of those heads on each prompt (the page then inlines the bundle once), e.g.
+    `rep.findings.append(rep.attention("attention_name_movers", model, prompts[:4], [(9, 6), (9, 9)],
+    "name movers attend from the end to the indirect object"))`.
     """
 
     name: str
@@ -105,6 +163,7 @@ class Report:
     figures: dict[str, tuple[str, str]] = field(default_factory=dict)  # file -> (svg, caption)
     findings: list[str] = field(default_factory=list)
     html_tables: list[tuple[str, pd.DataFrame]] = field(default_factory=list)
+    views: list[tuple[str, str]] = field(default_factory=list)  # (html, caption) of attention views
 
     def table(self, name: str, df: pd.DataFrame, sort: list[str] | None = None) -> pd.DataFrame:
         """Keep `df` as `name.csv` (rounded, sorted) and return it as read back from CSV text."""
@@ -120,6 +179,19 @@ class Report:
         """Keep a figure as `name.svg`; returns the Markdown that shows it."""
         self.figures[f"{name}.svg"] = (svg, caption)
         return f"![{caption}]({name}.svg)"
+
+    def attention(self, name: str, model, prompt, heads: list[tuple[int, int]], caption: str) -> str:
+        """Put an interactive attention view of `heads` [(layer, head), ...] on the page: one tab
+        per prompt (`prompt` a string, a list or a token tensor; the first 8 shown), patterns
+        kept as `name.csv`. Returns Markdown for the findings that points to the page."""
+        from interp.report.sections import head_views
+        from interp.report.tables import is_causal
+
+        back = self.table(name, head_patterns(model, prompt, heads), sort=["prompt", "layer", "head", "query", "key"])
+        group = "view-" + "".join(c if c.isalnum() else "-" for c in name)
+        self.views.append((head_views(back, group, is_causal(model)), caption))
+        names = ", ".join(f"L{l}H{h}" for l, h in heads)
+        return f"Interactive attention of {names} on {back['prompt'].nunique()} prompt(s): `index.html` ({caption})"
 
     def show(self, caption: str, df: pd.DataFrame) -> None:
         """Show a (small) table on the HTML page."""
@@ -149,15 +221,17 @@ class Report:
         return "\n".join(parts)
 
     def html(self, config: dict) -> str:
+        from interp.report.bundle import bundle_tag
         from interp.report.html import Section, figure, page, table
 
         secs = [Section("question", "Question", _para(self.question)),
                 Section("method", "Method", _para(self.method)),
                 Section("findings", "Findings", "".join(_para(f) for f in self.findings if not f.startswith("!["))),
                 Section("figures", "Figures", "".join(figure(svg, cap) for svg, cap in self.figures.values())),
+                Section("attention", "Attention", "".join(figure(v, cap) for v, cap in self.views)),
                 Section("tables", "Tables", "".join(f"<h3>{_esc(c)}</h3>" + table(df) for c, df in self.html_tables))]
         meta = f"model {config.get('model')}, seed {config.get('seed')}"
-        return page(self.title, self.name, meta, [s for s in secs if s.body])
+        return page(self.title, self.name, meta, [s for s in secs if s.body], bundle_tag() if self.views else "")
 
 
 def _esc(text: str) -> str:

@@ -155,3 +155,32 @@ def test_real_model_every_layer_draws(smollm2, tmp_path):
     got = browse(Path(fig.save(tmp_path / "fig.html")), tmp_path, picker_group(fig))
     assert got["errors"] == []
     assert_every_layer_draws(got["layers"], smollm2.cfg.n_layers)
+
+
+def test_research_report_attention_view_draws(zoo4l, tmp_path):
+    """`Report.attention` puts the named heads' patterns on an experiment page: one bundle, a tab
+    per prompt, every tab draws, and the view holds the model's own patterns for those heads."""
+    import json
+    import sys
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments.common import Report
+
+    prompts, heads = [PROMPT, "The cat sat on the mat because it was"], [(1, 2), (3, 0)]
+    rep = Report("demo", "Demo", "Where do two heads look?", "Capture their patterns.")
+    rep.findings.append(rep.attention("attention_heads", zoo4l, prompts, heads, "two heads"))
+    out = rep.write(tmp_path / "rep", {"model": "zoo-4l", "seed": 0}, {"summary": ""})
+    page = (out / "index.html").read_text()
+    assert page.count('id="circuitsvis-bundle"') == 1 and (out / "attention_heads.csv").is_file()
+    got = browse(out / "index.html", tmp_path, "view-attention-heads")
+    assert got["errors"] == []
+    assert [x["label"] for x in got["layers"]] == ["prompt 0", "prompt 1"]
+    assert all(x["shown"] and x["ink"] > 1000 for x in got["layers"]), got["layers"]
+    props = json.loads(re.search(r'id="view-attention-heads-p0-props">(.*?)</script>', page)[1])
+    assert props["attentionHeadNames"] == ["L1H2", "L3H0"]
+    _, cache = zoo4l.run_with_cache(PROMPT, names_filter=lambda n: n.endswith("hook_pattern"))
+    for got_head, (layer, head) in zip(props["attention"], heads):
+        want = cache[f"blocks.{layer}.attn.hook_pattern"][0, head]
+        assert np.abs(np.array(got_head) - want.numpy()).max() < 6e-4  # 3 decimals on the page

@@ -70,7 +70,8 @@ def test_experiment_writes_a_reproducible_report(name, tmp_path, shared_models, 
     assert "## Findings" in readme and all(f"({p.name})" in readme for p in svgs)
     config = json.loads((out / "config.json").read_text())
     assert config["versions"]["torch"] and config["headline"]["summary"] == headline["summary"]
-    assert 'id="circuitsvis-bundle"' not in (out / "index.html").read_text()  # static pages: no bundle
+    page = (out / "index.html").read_text()  # the bundle once, and only on a page with attention views
+    assert page.count('id="circuitsvis-bundle"') == int('class="cv-view"' in page)
     with contextlib.ExitStack() as stack:  # the rerun leaves every model it used unchanged, no hooks left
         for model in list(shared_models.values()):
             stack.enter_context(unchanged(model))

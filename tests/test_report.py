@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -296,3 +297,19 @@ def test_cli_attention_out(tmp_path, capsys, zoo2l, monkeypatch):
     assert 'id="mask-L1H2"' in html  # the masked-vs-unmasked view of the chosen head
     assert main(["attention", "--prompt", "hi", "--out", str(out), "--layer", "9"]) == 2
     assert "layer 9 out of range" in capsys.readouterr().err
+
+
+def test_research_report_attention_checks_heads(zoo2l):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments.common import Report
+
+    rep = Report("demo", "Demo", "q", "m")
+    with pytest.raises(InterpError, match="head 9 out of range"):
+        rep.attention("att", zoo2l, "When Mary", [(0, 9)], "bad head")
+    with pytest.raises(InterpError, match="at least one head"):
+        rep.attention("att", zoo2l, "When Mary", [], "no heads")
+    assert rep.views == [] and 'id="circuitsvis-bundle"' not in rep.html({})  # no view, no bundle
+    rep.attention("att", zoo2l, ["When Mary", "When John and Mary"], [(1, 0)], "one head")
+    assert set(rep.tables) == {"att"} and rep.html({}).count('id="circuitsvis-bundle"') == 1

@@ -91,6 +91,23 @@ def attention_views(attn: pd.DataFrame, tokens: list[str], causal: bool = True, 
     return picker(prefix, [f"layer {layer}" for layer in arrays], panels), note
 
 
+def head_views(attn: pd.DataFrame, group: str, causal: bool = True, max_prompts: int = 8) -> str:
+    """One circuitsvis view of the named heads per prompt (a prompt picker), from a long table
+    with prompt, layer, head, query, key, key_token, value (as `Report.attention` writes it)."""
+    panels, labels = [], []
+    for prompt, g in list(attn.groupby("prompt", sort=True))[:max_prompts]:
+        n = int(g["query"].max()) + 1
+        tokens = g[g["query"] == n - 1].sort_values("key")["key_token"].tolist()
+        heads = g[["layer", "head"]].drop_duplicates().values.tolist()
+        arrays = [attention_arrays(g[(g["layer"] == l) & (g["head"] == h)].assign(head=0), n)[int(l)][0]
+                  for l, h in heads]
+        panels.append(deferred_call("AttentionHeads", {"attention": arrays, "tokens": tokens, "maskUpperTri": causal,
+                                                       "attentionHeadNames": [f"L{l}H{h}" for l, h in heads]},
+                                    f"{group}-p{int(prompt)}"))
+        labels.append(f"prompt {int(prompt)}")
+    return picker(group, labels, panels)
+
+
 def final_attention(attn: pd.DataFrame) -> pd.DataFrame:
     """layer, head, key, key_token, value: where the final position attends most, per head."""
     last = attn[attn["query"] == attn["query"].max()]
