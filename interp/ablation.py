@@ -80,6 +80,9 @@ def replacement(model, tokens: Tensor, lengths: Sequence[int], mode: Mode, refer
     if mode not in _MODES:
         raise InterpError(f"unknown ablation mode {mode!r}; choose one of {', '.join(_MODES)}")
     if mode == "zero":
+        if reference is not None:
+            raise InterpError("zero ablation uses no reference prompts: drop reference (CLI: --reference) "
+                              "or choose mode 'mean' or 'resample'")
         return zero_replacement(model, tokens)
     if reference is None and len(lengths) < 2:
         raise InterpError(f"{mode} ablation over a single prompt uses that prompt's own head outputs; "
@@ -121,15 +124,11 @@ def _resample(z_ref: Tensor, tokens: Tensor, seed: int, exclude_self: bool) -> T
 def _tokens(model, prompts):
     """Token ids [batch pos] and each row's length: prompts are tokenized (right-padded); a 2-D
     integer tensor is taken as given, every row its full length (e.g. random token sequences)."""
-    if isinstance(prompts, Tensor) and prompts.ndim == 2 and not prompts.is_floating_point():
-        if prompts.numel() == 0 or prompts.shape[1] > model.cfg.n_ctx:
-            raise InterpError(f"token tensor of shape {tuple(prompts.shape)}: give [batch pos] ids with "
-                              f"1 <= pos <= {model.cfg.n_ctx}")
-        bad = prompts[(prompts < 0) | (prompts >= model.cfg.d_vocab)]
-        if bad.numel():
-            raise InterpError(f"token id {int(bad[0])} is out of range for {model_name(model)} "
-                              f"(0 to {model.cfg.d_vocab - 1})")
-        return prompts.to(model.cfg.device), [prompts.shape[1]] * prompts.shape[0]
+    if isinstance(prompts, Tensor):
+        from interp.inputs import check_tokens
+
+        tokens = check_tokens(model, prompts)
+        return tokens, [tokens.shape[1]] * tokens.shape[0]
     tokens, strs = to_tokens(model, prompts)
     return tokens, [len(s) for s in strs]
 
@@ -172,6 +171,9 @@ def sweep(model, prompts: str | Sequence[str], target=None, foil=None, *, metric
         DataFrame with layer, head, [prompt,] clean, ablated, delta = ablated - clean and
         relative = delta / |clean|.
     """
+    from interp.inputs import check_choice
+
+    check_choice(engine, ("auto", "fast", "naive"), "engine")
     tokens, lengths = _tokens(model, prompts)
     for l in layers or ():
         check_range("layer", l, model.cfg.n_layers, model_name(model))

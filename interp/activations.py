@@ -92,9 +92,9 @@ def to_tokens(model, prompts: str | Sequence[str], prepend_bos: bool | None = No
     Raises:
         InterpError: empty prompt, or a prompt longer than the model's context.
     """
-    prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-    if not prompts or any(not isinstance(p, str) or not p.strip() for p in prompts):
-        raise InterpError("empty prompt: give at least one non-empty string")
+    from interp.inputs import check_prompts
+
+    prompts = check_prompts(prompts)
     bos = model.cfg.default_prepend_bos if prepend_bos is None else prepend_bos
     rows = [model.to_tokens(p, prepend_bos=bos, truncate=False)[0] for p in prompts]
     n_ctx = model.cfg.n_ctx
@@ -197,8 +197,10 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
     fast = _fast_engine(model, engine)
     chosen = select_names(model, names)
     if isinstance(prompts, torch.Tensor):
-        tokens = prompts.to(model.cfg.device)
-        lengths = list(lengths) if lengths is not None else [tokens.shape[1]] * tokens.shape[0]
+        from interp.inputs import check_lengths, check_tokens
+
+        tokens = check_tokens(model, prompts)
+        lengths = check_lengths(lengths, tokens.shape[0], tokens.shape[1])
         strs = [_show(model, row[:n].tolist()) for row, n in zip(tokens, lengths)]
     else:
         tokens, strs = to_tokens(model, prompts, prepend_bos)

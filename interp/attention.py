@@ -171,10 +171,12 @@ def patterns(model, prompt, prepend_bos: bool | None = None) -> AttentionPattern
     from interp.activations import to_tokens
 
     causal = is_causal(model)
-    if isinstance(prompt, torch.Tensor) and prompt.ndim == 1 and not prompt.is_floating_point() and len(prompt):
+    if isinstance(prompt, torch.Tensor) and prompt.ndim <= 1:
+        from interp.inputs import check_tokens
         from interp.tokens import token_texts
 
-        tokens, strs = prompt[None].to(model.cfg.device), [token_texts(model.tokenizer, prompt.tolist())]
+        tokens = check_tokens(model, prompt.reshape(-1) if prompt.ndim == 0 else prompt)
+        strs = [token_texts(model.tokenizer, tokens[0].tolist())]
     elif not isinstance(prompt, str):
         raise InterpError(f"patterns takes one prompt string (or 1-D token ids), got {type(prompt).__name__}; "
                           "loop over prompts")

@@ -56,8 +56,8 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, merge_caches, open_cache,
-                                read_index, save_index, sha256_file)
+from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, atomic_write, merge_caches,
+                                open_cache, read_index, save_index, sha256_file)
 from interp.errors import InterpError, model_name
 from interp.paths import check_path
 
@@ -96,7 +96,7 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     with path.open("rb") as f:
         for number, raw in enumerate(f):
             try:
-                line = raw.decode("utf-8").rstrip("\r\n")
+                line = raw.decode("utf-8-sig" if number == 0 else "utf-8").rstrip("\r\n")  # no BOM token
             except UnicodeDecodeError:
                 raise InterpError(f"{path.name} line {number + 1} is not UTF-8: re-encode the file as UTF-8") from None
             if jsonl and line.strip():
@@ -218,7 +218,10 @@ def check_batch_memory(model, names, batch_size: int, n_pos: int, free: int | No
 
 
 def _ours(name: str) -> bool:
-    return name == INDEX or bool(SHARD_FILE.match(name)) or (name.startswith(".") and name.endswith(".tmp"))
+    from interp.report.write import TMP
+
+    return name == INDEX or bool(SHARD_FILE.match(name)) or (name.startswith(".") and
+                                                             (name.endswith(".tmp") or f".{TMP}-" in name))
 
 
 def _prepare_out(out: Path, resume: bool, force: bool) -> None:
@@ -236,14 +239,11 @@ def _prepare_out(out: Path, resume: bool, force: bool) -> None:
                               "did not write; choose an empty --out")
         for e in entries:
             (out / e).unlink()
-    try:
+    from interp.report.write import check_writable, write_errors
+
+    with write_errors(out, "choose a writable --out"):
         out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".write-test.tmp"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as e:
-        raise InterpError(f"cannot write to output directory {str(out)!r} ({e.strerror}): choose a writable --out")\
-            from None
+    check_writable(out / INDEX, "choose a writable --out")
 
 
 # ------------------------------------------------------------------ writing
@@ -297,7 +297,7 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
     total, longest, digest = _scan(model, data, shard, limit)
     check_batch_memory(model, names, batch_size, longest)
     _prepare_out(out, resume, force)
-    settings = {"model": model_name(model), "hooks": list(names), "slice": list(shard), "shard_size": shard_size,
+    settings = {"model": model_name(model), "weights_sha256": fingerprint(model), "hooks": list(names), "slice": list(shard), "shard_size": shard_size,
                 "max_tokens": limit, "dtype": dtype, "data_sha256": digest}
     index = _resume(out, settings) if resume else None
     index = index or _new_index(model, settings)
@@ -323,6 +323,9 @@ def _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncat
     if dtype not in DTYPES:
         raise InterpError(f"dtype {dtype!r} is not one of {', '.join(DTYPES)}")
     names = select_names(model, hooks)
+    if not names:
+        raise InterpError(f"hooks {hooks!r} choose no hook point: give a name, a glob such as "
+                          "'blocks.*.hook_resid_post', or comma-separated names")
     if batch_size < 1 or shard_size < 1:
         raise InterpError(f"batch size {batch_size} and shard size {shard_size} must both be at least 1")
     shard = parse_shard(f"{shard[0]}/{shard[1]}") if not isinstance(shard, str) else parse_shard(shard)
@@ -365,13 +368,9 @@ def _write_shard(model, out: Path, index: dict, group, names, limit, batch_size:
                "offsets": torch.tensor([0, *lengths], dtype=torch.long).cumsum(0)}
     tensors.update({n: torch.cat(parts.pop(n)).contiguous() for n in names})
     file = f"shard-{_next_number(index):05d}.safetensors"
-    tmp = out / f".{file}.tmp"
-    save_file(tensors, tmp)  # straight to disk: no second in-memory copy of the shard
+    atomic_write(out / file, lambda tmp: save_file(tensors, tmp))  # straight to disk: no second copy in memory
     del tensors
-    with open(tmp, "rb+") as f:
-        os.fsync(f.fileno())
-    digest = sha256_file(tmp)
-    os.replace(tmp, out / file)
+    digest = sha256_file(out / file)
     index["shards"].append({"file": file, "sha256": digest, "lines": [num for num, _ in group], "lengths": lengths})
     save_index(out, index)
 
@@ -404,24 +403,61 @@ def _unpad(name: str, act, n: int, dtype: str = "float32"):
 
 
 def _resume(out: Path, settings: dict) -> dict | None:
-    """The index to continue: settings and data must match; missing or corrupt shards are dropped."""
+    """The index to continue: settings and data must match; missing or corrupt shards are dropped
+    (and deleted, with any shard file the index does not name)."""
     if not (out / INDEX).exists():
+        if any(SHARD_FILE.match(p.name) for p in out.iterdir()):
+            raise InterpError(f"cannot resume {str(out)!r}: its {INDEX} is missing, so its shards cannot be "
+                              "trusted; pass --force to start over")
         return None
     index = read_index(out)
+    if "weights_sha256" not in index:
+        raise InterpError(f"cannot resume {str(out)!r}: an older interp made it without a weights fingerprint; "
+                          "pass --force to start over")
+    if index["weights_sha256"] != settings["weights_sha256"]:
+        raise InterpError(f"cannot resume {str(out)!r}: it was made with other weights than this "
+                          f"{settings['model']} (weights fingerprint differs); use another --out or --force")
     for key, want in settings.items():
-        if key != "data_sha256" and index.get(key) != want:
+        if key not in ("data_sha256", "weights_sha256") and index.get(key) != want:
             raise InterpError(f"cannot resume {str(out)!r}: it was made with {key}={index.get(key)!r}, "
                               f"not {want!r}; use another --out or the same settings")
     if index.get("data_sha256") != settings["data_sha256"]:
         raise InterpError(f"cannot resume {str(out)!r}: the data file's prompts changed since that run; "
                           "use a new --out (or --force to start over)")
-    for stale in out.glob(".*.tmp"):  # a shard or index write that a crash cut short
+    for stale in out.glob(".*.tmp"):  # a shard or index write that a crash cut short (older interp)
         stale.unlink()
+    from interp.report.write import sweep_stale
+
+    sweep_stale(out)
     good = [s for s in index["shards"] if (out / s["file"]).is_file() and sha256_file(out / s["file"]) == s["sha256"]]
     for bad in (s for s in index["shards"] if s not in good):
         print(f"interp cache: {bad['file']} is missing or corrupt; its prompts will be cached again", file=sys.stderr)
+    kept = {s["file"] for s in good}
+    for p in out.iterdir():  # corrupt shards and shards a crash wrote before its index: computed again
+        if SHARD_FILE.match(p.name) and p.name not in kept:
+            p.unlink()
     index.update(shards=good, complete=False)
     return index
+
+
+def fingerprint(model) -> str:
+    """SHA-256 of a model's config and a sample of its weights (the first 4096 numbers of about
+    eight parameters, first and last included): a resume or merge refuses other weights under
+    the same name."""
+    import torch
+
+    h = hashlib.sha256(json.dumps(_config_facts(model), sort_keys=True, default=str).encode())
+    params = list(model.named_parameters())
+    step = max(1, len(params) // 8)
+    for name, p in params[::step] + params[-1:]:
+        sample = p.detach().reshape(-1)[:4096].to("cpu", torch.float32)
+        h.update(f"{name}:{tuple(p.shape)}:".encode() + sample.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _config_facts(model) -> dict:
+    c = model.cfg
+    return {k: getattr(c, k, None) for k in ("n_layers", "n_heads", "d_model", "d_head", "d_mlp", "d_vocab", "n_ctx")}
 
 
 # ------------------------------------------------------------------ measuring

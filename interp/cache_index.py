@@ -48,13 +48,15 @@ SHARD_FILE = re.compile(r"^shard-(\d{5,})\.safetensors$")
 # ------------------------------------------------------------------ writing files
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+FIX = "free space or choose another --out"
+
+
+def atomic_write(path: Path, data) -> None:
+    """One file through interp's writer (temporary, fsync, rename; cleaned up on any error or
+    signal; a full or read-only disk is one InterpError line)."""
+    from interp.report.write import atomic_write as write
+
+    write(path, data, fix=FIX)
 
 
 def save_index(out: Path, index: dict) -> None:
@@ -77,20 +79,52 @@ def sha256_file(path: Path) -> str:
 
 
 def read_index(path: Path) -> dict:
+    """The index of cache directory `path`, checked for the shape interp writes."""
     try:
-        index = json.loads((path / INDEX).read_text())
+        index = json.loads((path / INDEX).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InterpError(f"{str(path)!r} is not an interp cache: {INDEX} is missing") from None
+    except NotADirectoryError:
+        raise InterpError(f"{str(path)!r} is a file, not a cache directory") from None
+    except IsADirectoryError:
+        raise InterpError(f"{str(path / INDEX)!r} is a directory, not a cache index: re-run the cache") from None
     except (ValueError, UnicodeDecodeError):
         raise InterpError(f"{str(path / INDEX)!r} is not valid JSON: re-run the cache or the merge") from None
-    if index.get("format") != FORMAT:
-        raise InterpError(f"{str(path)!r} holds cache format {index.get('format')!r}, this interp reads {FORMAT}: "
-                          "re-run the cache")
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        found = index.get("format") if isinstance(index, dict) else type(index).__name__
+        raise InterpError(f"{str(path)!r} holds cache format {found!r}, this interp reads {FORMAT}: re-run the cache")
+    problem = _shape_problem(index)
+    if problem:
+        raise InterpError(f"{str(path / INDEX)!r} is damaged ({problem}): re-run the cache with --force")
     for s in index["shards"]:
         if not SHARD_FILE.match(str(s.get("file"))):
             raise InterpError(f"{str(path / INDEX)!r} names shard file {s.get('file')!r}: only "
                               "shard-NNNNN.safetensors inside the cache is allowed")
     return index
+
+
+def _ints(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def _shape_problem(index: dict) -> str:
+    """What is wrong with an index's structure ('' when it has the shape interp writes)."""
+    hooks, shards = index.get("hooks"), index.get("shards")
+    if not isinstance(hooks, list) or not hooks or not all(isinstance(h, str) for h in hooks):
+        return "'hooks' is not a non-empty list of hook names"
+    if not isinstance(index.get("n_heads"), int) or not isinstance(shards, list):
+        return "'n_heads' or 'shards' is missing"
+    if "sources" in index and not (isinstance(index["sources"], list)
+                                   and all(isinstance(s, str) for s in index["sources"])):
+        return "'sources' is not a list of directories"
+    for k, s in enumerate(shards):
+        if not isinstance(s, dict) or not isinstance(s.get("file"), str) or not isinstance(s.get("sha256"), str):
+            return f"shard entry {k} lacks a file name or checksum"
+        if not _ints(s.get("lines")) or not _ints(s.get("lengths")) or len(s["lines"]) != len(s["lengths"]):
+            return f"shard entry {k} has malformed lines or lengths"
+        if "source" in s and not (isinstance(s["source"], int) and 0 <= s["source"] < len(index.get("sources", []))):
+            return f"shard entry {k} names an unknown source"
+    return ""
 
 
 class Cache:
@@ -127,10 +161,11 @@ class Cache:
 
             file = self.shard_path(k)
             if not file.is_file():
-                raise InterpError(f"{file.name} is missing from {str(file.parent)!r}: re-run with --resume")
+                raise InterpError(f"{file.name} is missing from {str(file.parent)!r}: re-run the same interp cache "
+                                  "command with --resume, which computes it again")
             if sha256_file(file) != self.index["shards"][k]["sha256"]:
-                raise InterpError(f"{file.name} is corrupt (checksum mismatch): re-run with --resume after "
-                                  "deleting it")
+                raise InterpError(f"{file.name} is corrupt (checksum mismatch): re-run the "
+                                  "same interp cache command with --resume, which computes it again")
             self._open[k] = safe_open(str(file), framework="pt")
         return self._open[k]
 
@@ -185,12 +220,33 @@ def merge_caches(dirs: Sequence[str | Path], out: str | Path) -> dict:
         InterpError: no inputs, an input that is not a cache, mismatched settings, overlapping
             slices, or an `out` that already holds a cache's shards.
     """
+    from interp.paths import check_path
+
     if not dirs:
         raise InterpError("nothing to merge: give at least one cache directory")
-    out = Path(out)
+    out = Path(check_path(out, "--out"))
+    if out.exists() and not out.is_dir():
+        raise InterpError(f"output {str(out)!r} is a file, not a directory: choose another --out")
     if out.is_dir() and any(SHARD_FILE.match(p.name) for p in out.iterdir()):
         raise InterpError(f"{str(out)!r} holds shards of its own: merge into a new or empty directory")
-    out.mkdir(parents=True, exist_ok=True)
+    merged = _merged(dirs, out)
+    _write_merged(out, merged)
+    return merged
+
+
+def _write_merged(out: Path, merged: dict) -> None:
+    """index.json into `out`: a new or empty `out` appears with its index or not at all."""
+    from interp.report.write import atomic_dir
+
+    if out.is_dir() and any(out.iterdir()):
+        save_index(out, merged)  # replaces an earlier merge's index.json atomically
+        return
+    with atomic_dir(out, force=False, fix=FIX) as tmp:
+        save_index(tmp, merged)
+
+
+def _merged(dirs: Sequence[str | Path], out: Path) -> dict:
+    """The merged index, every input checked; nothing is written."""
     merged, seen = None, set()
     for d in map(Path, dirs):
         cache = Cache(d)
@@ -203,12 +259,11 @@ def merge_caches(dirs: Sequence[str | Path], out: str | Path) -> dict:
         for k, s in enumerate(cache.index["shards"]):
             merged["shards"].append({**s, "source": _source(merged, cache.shard_path(k).parent, out)})
         merged["complete"] = merged["complete"] and cache.index.get("complete", False)
-    save_index(out, merged)
     return merged
 
 
 def _check_same(merged: dict, index: dict, d: Path) -> None:
-    for key in ("model", "hooks", "max_tokens", "prepend_bos", "dtype"):
+    for key in ("model", "weights_sha256", "hooks", "max_tokens", "prepend_bos", "dtype"):
         if index.get(key) != merged.get(key):
             raise InterpError(f"cannot merge {str(d)!r}: its {key} is {index.get(key)!r}, not {merged.get(key)!r}")
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -221,9 +222,11 @@ def boot(hf_model, tokenizer, name_or_path: str, device: str | None = "cpu", dev
     from transformer_lens.model_bridge import TransformerBridge
 
     placement = {} if device_map is not None else {"device": device}
-    model = TransformerBridge.boot_transformers(name_or_path, hf_model=hf_model, tokenizer=tokenizer, **placement)
-    model.eval()
-    model.enable_compatibility_mode(**COMPATIBILITY)
+    with warnings.catch_warnings():  # encoders: TL warns that it keeps LayerNorm unfolded (2 lines on every command)
+        warnings.filterwarnings("ignore", message=".*does not support fold_ln.*")
+        model = TransformerBridge.boot_transformers(name_or_path, hf_model=hf_model, tokenizer=tokenizer, **placement)
+        model.eval()
+        model.enable_compatibility_mode(**COMPATIBILITY)
     return model
 
 
@@ -331,14 +334,17 @@ def make_info(model, name, source, location, untrained, *, weights: str, origin:
     )
 
 
-def require_trained(model, what: str, allow_untrained: bool = False) -> None:
-    """Refuse a logit analysis on a model whose unembedding path was not in the checkpoint."""
+def require_trained(model, what: str, allow_untrained: bool | None = None) -> None:
+    """Refuse a logit analysis on a model whose unembedding path was not in the checkpoint.
+
+    `allow_untrained=None` (the default) means the analysis has no way to run anyway, so the
+    message suggests a model instead of an `--allow-untrained` flag its command lacks."""
     info = getattr(model, "info", None)
     if info is not None and info.untrained_parts and not allow_untrained:
-        raise InterpError(
-            f"{what} needs trained unembedding weights, but {info.name} loaded "
-            f"{', '.join(info.untrained_parts)} at random (missing from its checkpoint); "
-            "pass allow_untrained=True (CLI: --allow-untrained) to run it anyway")
+        fix = ("pass allow_untrained=True (CLI: --allow-untrained) to run it anyway" if allow_untrained is not None
+               else "use a model with a trained unembedding, e.g. smollm2-135m")
+        raise InterpError(f"{what} needs trained unembedding weights, but {info.name} loaded "
+                          f"{', '.join(info.untrained_parts)} at random (missing from its checkpoint); {fix}")
 
 
 def zoo_card(name: str) -> dict:

@@ -86,9 +86,21 @@ def next_token_logits(model, prompt: str, allow_untrained: bool = False):
     from interp.models import require_trained
 
     require_trained(model, "sampling", allow_untrained)
+    require_causal(model)
     tokens, _ = to_tokens(model, prompt)
     with torch.no_grad():
         return model(tokens)[0, -1]
+
+
+def require_causal(model) -> None:
+    """Refuse a bidirectional encoder: its logits at a position predict that (masked) token, not
+    the next one, so there is no next-token distribution to sample from."""
+    from interp.arch import facts
+    from interp.errors import model_name
+
+    if not facts(model).causal:
+        raise InterpError(f"sampling needs a left-to-right (causal) language model, but {model_name(model)} is a "
+                          "bidirectional encoder; use a decoder such as smollm2-135m or zoo-4l")
 
 
 def _token_text(model, i: int) -> str:
@@ -215,6 +227,7 @@ def sample(model, prompt: str, n: int = 3, max_new_tokens: int = 20, temperature
     check_temperature(temperature)
     check_counts(n, max_new_tokens)
     require_trained(model, "sampling", allow_untrained)
+    require_causal(model)
     tokens, _ = to_tokens(model, prompt)
     start = tokens.shape[1]
     g = torch.Generator().manual_seed(int(seed))

@@ -173,7 +173,9 @@ def zero_replacement(model, tokens: Tensor) -> Tensor:
 def _last(tokens: Tensor, lengths: Sequence[int] | Tensor | None) -> Tensor:
     if lengths is None:
         return torch.full((tokens.shape[0],), tokens.shape[1] - 1, device=tokens.device)
-    return torch.as_tensor(list(lengths), device=tokens.device) - 1
+    from interp.inputs import check_lengths
+
+    return torch.as_tensor(check_lengths(lengths, *tokens.shape), device=tokens.device) - 1
 
 
 def position_mask(positions, n_pos: int, device) -> Tensor:

@@ -45,7 +45,7 @@ def run(args) -> None:
         check_range("layer", args.layer, info.n_layers, info.name)
     if args.head is not None:
         check_range("head", args.head, info.n_heads, info.name)
-    require_trained(model, "head ablation", False)
+    require_trained(model, "head ablation")
     common = dict(mode=args.mode, reference=args.reference, seed=args.seed)
     metric = f"logit({args.target!r}) - logit({args.foil!r})" if args.foil else f"log p({args.target!r})"
     if args.head is not None:

@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--top", type=int, default=3, help="heads listed per class (default: 3)")
     p.add_argument("--out", "-o", default=None, type=path_arg(),
                    help="write an offline HTML page (every layer's and head's pattern) to this .html file")
+    p.add_argument("--force", action="store_true", help="with --out: replace a file interp did not write")
     add_format_arg(p)
     p.set_defaults(run=run)
 
@@ -37,11 +38,12 @@ def run(args) -> None:
 
     if args.top < 1:
         raise InterpError(f"--top {args.top} must be at least 1")
+    _check_out(args)
     model = load_model(args)
     if args.out:
         from interp.report import attention_page
 
-        print(attention_page(model, args.prompt, args.out, args.layer, args.head))
+        print(attention_page(model, args.prompt, args.out, args.layer, args.head, args.force))
         return
     pats = A.patterns(model, args.prompt)
     heads = A.head_table(pats, args.layer, args.head)
@@ -52,6 +54,24 @@ def run(args) -> None:
         emit(effect if effect is not None else heads.merge(wide, on=["layer", "head"]), args.format)
         return
     _print_text(args, model, pats, heads, scores, effect)
+
+
+def _check_out(args) -> None:
+    """--out writes a page: refuse the flags that only shape the terminal output, and a target that
+    cannot be written, before the model loads."""
+    from interp.errors import InterpError
+
+    if not args.out:
+        if args.force:
+            raise InterpError("--force goes with --out (it replaces an existing page): add --out FILE.html or drop it")
+        return
+    for flag, given in (("--remove-mask", args.remove_mask), ("--format", args.format != "table"),
+                        ("--top", args.top != 3)):
+        if given:
+            raise InterpError(f"{flag} shapes the terminal output, which --out does not print: drop {flag} or --out")
+    from interp.report.write import check_page_target
+
+    check_page_target(args.out, args.force)
 
 
 def _print_text(args, model, pats, heads, scores, effect) -> None:

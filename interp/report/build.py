@@ -26,7 +26,7 @@ from interp.errors import InterpError
 from interp.report import analyses, sections, tables
 from interp.report.bundle import bundle_tag
 from interp.report.html import Section, page
-from interp.report.write import atomic_dir, atomic_file, check_target
+from interp.report.write import atomic_dir, atomic_file, check_page_target, check_target
 from interp.tokens import token_id
 
 _TEXT_COLUMNS = ("token", "candidate", "query_token", "key_token", "role", "word", "label", "prompt")
@@ -146,13 +146,15 @@ def config(model, prompt: str, target, foil, seed: int) -> dict:
             "versions": {p: v(p) for p in ("interp", "torch", "transformer-lens", "transformers", "circuitsvis")}}
 
 
-def attention_page(model, prompt: str, out: str | Path, layer: int | None = None, head: int | None = None) -> str:
+def attention_page(model, prompt: str, out: str | Path, layer: int | None = None, head: int | None = None,
+                   force: bool = False) -> str:
     """Write one self-contained page with every layer's and head's attention for `prompt`.
 
     Args:
         model: a model from `interp.load`, or a name to load.
         prompt: the text to show.
-        out: the .html file to write (replaced atomically).
+        out: the .html file to write (replaced atomically; an existing file only if interp wrote it,
+            or with `force`).
         layer, head: the head whose pattern with and without the causal mask is compared
             (when `interp.attention` is installed; default: the head with the most future mass).
 
@@ -162,6 +164,7 @@ def attention_page(model, prompt: str, out: str | Path, layer: int | None = None
     from interp.errors import check_range
 
     _check_args(prompt, None, None)
+    check_page_target(out, force)
     model = _model(model)
     if layer is not None:
         check_range("layer", layer, model.cfg.n_layers, model.info.name)
@@ -174,4 +177,4 @@ def attention_page(model, prompt: str, out: str | Path, layer: int | None = None
             sections.attention_section(attn, toks, tables.is_causal(model))]
     secs += analyses.mask_sections(model, prompt, layer, head)
     text = page(f"Attention: {model.info.name}", prompt, _meta(model, prompt), secs, bundle_tag())
-    return str(atomic_file(out, text))
+    return str(atomic_file(out, text, force))

@@ -134,6 +134,7 @@ def page(title: str, prompt: str, meta: str, sections: list[Section], bundle: st
     body = "\n".join(s.html() for s in sections)
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta name="viewport" content="width=device-width,initial-scale=1">'
+            f'<meta name="generator" content="interp">'
             f"<title>{esc(title)}</title><style>{_CSS}</style>{_TRAP}{PICKER}</head>\n<body>"
             f'<header><h1>{esc(title)}</h1><div class="prompt">{esc(prompt)}</div>'
             f'<div class="meta">{esc(meta)}</div></header><main><pre id="js-errors"></pre>'
