@@ -313,3 +313,116 @@ def test_research_report_attention_checks_heads(zoo2l):
     assert rep.views == [] and 'id="circuitsvis-bundle"' not in rep.html({})  # no view, no bundle
     rep.attention("att", zoo2l, ["When Mary", "When John and Mary"], [(1, 0)], "one head")
     assert set(rep.tables) == {"att"} and rep.html({}).count('id="circuitsvis-bundle"') == 1
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def svg_texts(svg: str) -> list[dict]:
+    """Every text element of an SVG: its string (tspans joined), x, y, size and anchor, and the
+    id of the nearest tick group it sits in (xtick_N / ytick_N)."""
+    import xml.etree.ElementTree as ET
+
+    out = []
+
+    def walk(el, group):
+        gid = el.get("id", "")
+        group = gid if gid.startswith(("xtick_", "ytick_")) else group
+        if el.tag == SVG + "text":
+            style = el.get("style", "")
+            size = re.search(r"font(?:-size)?: ([\d.]+)px", style)
+            size = float(size[1]) if size else 0.0
+            anchor = re.search(r"text-anchor: (\w+)", style)
+            text = "".join(part.strip() for part in el.itertext())
+            moved = re.search(r"translate\(([-\d.]+) ([-\d.]+)\)", el.get("transform", ""))
+            x, y = (float(moved[1]), float(moved[2])) if moved and el.get("x") is None else \
+                (float(el.get("x", 0)), float(el.get("y", 0)))
+            out.append({"text": text, "x": x, "y": y, "size": size,
+                        "anchor": anchor[1] if anchor else "start", "group": group})
+        for child in el:
+            walk(child, group)
+
+    walk(ET.fromstring(svg), "")
+    return out
+
+
+def text_width(text: str, size: float) -> float:
+    """Width of `text` in DejaVu Sans at `size` px, from the font's own glyph metrics."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    return TextPath((0, 0), text, size=size, prop=FontProperties(family="DejaVu Sans")).get_extents().width
+
+
+def svg_width(svg: str) -> float:
+    return float(re.search(r'viewBox="0 0 ([\d.]+) ', svg)[1])
+
+
+def grid(n_rows: int, n_cols: int, scale: float = 1.0) -> pd.DataFrame:
+    return pd.DataFrame([{"layer": r, "head": c, "delta": scale * ((r * n_cols + c) % 7 - 3) / 7}
+                         for r in range(n_rows) for c in range(n_cols)])
+
+
+@pytest.mark.parametrize("n_cols", [2, 12])
+def test_heatmap_title_is_whole_and_inside(n_cols):
+    from interp.report.plots import heatmap
+
+    title = "change in logit diff (IO − S) when each head is zeroed, mean over 64 prompts of the IOI task"
+    svg = heatmap(grid(4, n_cols), "layer", "head", "delta", title)
+    texts = svg_texts(svg)
+    lines = [t for t in texts if " " in t["text"] and t["text"] in title]
+    assert " ".join(t["text"] for t in sorted(lines, key=lambda t: t["y"])) == title
+    for t in lines:
+        w = text_width(t["text"], t["size"])
+        left = {"start": t["x"], "middle": t["x"] - w / 2, "end": t["x"] - w}[t["anchor"]]
+        assert left >= 0 and left + w <= svg_width(svg), f"title line clipped: {t} ({w:.1f} wide)"
+
+
+def test_colour_bar_label_has_units():
+    from interp.report.plots import UNITS, heatmap
+
+    texts = [t["text"] for t in svg_texts(heatmap(grid(3, 4), "layer", "head", "delta", "sweep"))]
+    assert UNITS["delta"] in texts and "delta" not in texts
+    texts = [t["text"] for t in svg_texts(heatmap(grid(3, 4), "layer", "head", "delta", "s", cbar="Δ loss (nats)"))]
+    assert "Δ loss (nats)" in texts
+
+
+def test_layer_ticks_are_integers_and_probabilities_log():
+    from interp.report.plots import lines
+
+    df = pd.DataFrame({"layer": range(3), "target_prob": [2e-4, 3e-2, 0.9]})
+    texts = svg_texts(lines(df, "layer", "target_prob", "p by layer"))
+    xticks = [t["text"] for t in texts if t["group"].startswith("xtick_") and t["text"]]
+    assert xticks and all(re.fullmatch(r"\d+", t) for t in xticks), xticks
+    yticks = [t["text"] for t in texts if t["group"].startswith("ytick_") and t["text"]]
+    assert yticks and all(re.fullmatch(r"10−?\d", t) for t in yticks), yticks  # 10^-4 ... 10^0
+    linear = svg_texts(lines(df.assign(target_prob=[0.2, 0.5, 0.9]), "layer", "target_prob", "p"))
+    assert not any(t["text"].startswith("10") for t in linear if t["group"].startswith("ytick_"))
+
+
+def test_heatmap_annotations_fit_their_cells():
+    from interp.report.plots import heatmap
+
+    for rows, cols, scale in ((3, 4, 1.0), (4, 12, 1.0), (4, 12, 0.0004), (6, 40, 1.0)):
+        svg = heatmap(grid(rows, cols, scale), "layer", "head", "delta", "t")
+        texts = svg_texts(svg)
+        ticks = sorted(t["x"] for t in texts if t["group"].startswith("xtick_") and t["text"])
+        pitch = (ticks[-1] - ticks[0]) / (cols - 1)  # one cell's width
+        cells = [t for t in texts if not t["group"] and re.fullmatch(r"−?-?\d+\.\d+|−?-?\d+", t["text"])
+                 and t["anchor"] == "middle" and t["size"] == 7]
+        if cols >= 40:
+            assert cells == [], "a 40-column grid has no room for numbers"
+            continue
+        assert len(cells) == rows * cols, (rows, cols, len(cells))
+        assert all(text_width(t["text"], t["size"]) < pitch - 2 for t in cells), "numbers run into each other"
+        assert not any(re.fullmatch(r"[-−]0\.0*", t["text"]) for t in cells), "a zero printed with a minus sign"
+
+
+def test_bar_labels_sit_past_the_bar():
+    from interp.report.plots import bars
+
+    df = pd.DataFrame({"candidate": [" a", " b", " c"], "prob": [0.9, 0.0004, 0.05]})
+    texts = svg_texts(bars(df, "candidate", "prob", "next token"))
+    assert {"0.9", "0.0004", "0.05"} <= {t["text"] for t in texts}
+    assert any(t["text"] == "probability" for t in texts)
+    assert all(not t["text"].startswith(" ") for t in texts)
