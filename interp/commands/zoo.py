@@ -16,7 +16,8 @@ def register(sub) -> None:
 
     t = zsub.add_parser("train", help="train a zoo model from its recipe (progress bar, loss log)")
     t.add_argument("name", choices=sorted(RECIPES))
-    t.add_argument("--out", default=None, type=path_arg(), help="output directory (default: the packaged zoo dir)")
+    t.add_argument("--out", default=None, type=path_arg(), help="output directory (default: ./NAME)")
+    t.add_argument("--force", action="store_true", help="replace a non-empty --out")
     t.add_argument("--device", default="cpu")
     t.add_argument("--workers", type=int, default=2, help="processes generating the corpus")
     t.set_defaults(run=run_train)
@@ -28,9 +29,12 @@ def register(sub) -> None:
 
 
 def run_train(args) -> None:
+    from interp.errors import InterpError
     from interp.zoo.train import train
 
-    print(train(args.name, args.out, args.device, workers=args.workers))
+    if args.workers < 1:
+        raise InterpError(f"--workers {args.workers} must be at least 1")
+    print(train(args.name, args.out, args.device, workers=args.workers, force=args.force))
 
 
 def run_evaluate(args) -> None:

@@ -36,13 +36,15 @@ def _loss_curve(model_dir: Path) -> str | None:
 
 def write_card(model_dir, metrics: dict) -> Path:
     """Merge `metrics` into card.json and regenerate MODEL_CARD.md; returns the markdown path."""
+    from interp.report.write import atomic_write
+
     model_dir = Path(model_dir)
     card = json.loads((model_dir / "card.json").read_text())
     card["metrics"] = metrics
-    (model_dir / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    atomic_write(model_dir / "card.json", json.dumps(card, indent=2) + "\n", fix="make the model directory writable")
     curve = _loss_curve(model_dir)
     path = model_dir / "MODEL_CARD.md"
-    path.write_text(_markdown(card, curve))
+    atomic_write(path, _markdown(card, curve), fix="make the model directory writable")
     return path
 
 

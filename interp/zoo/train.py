@@ -4,6 +4,11 @@ The recipe of every zoo model lives in `RECIPES`; training is deterministic give
 the seed and the device. The result is an ordinary Hugging Face GPT-2 directory (config.json,
 model.safetensors, tokenizer.json) plus `train_log.csv` and `card.json` with the exact config,
 the machine and the wall time.
+
+The destination (default `./NAME` in the current directory, never inside the installed package)
+is checked to be writable before training starts, and the model is written into a temporary
+sibling that is renamed into place (`interp.report.write.atomic_dir`): a run killed while saving
+leaves no directory without its tokenizer. An existing non-empty destination needs `force=True`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,12 @@ from pathlib import Path
 from interp.models import DEFAULT_MODEL
 from interp.zoo.corpus import BOS, UNK, Corpus, Mix, vocabulary
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent / "models"  # the committed models (read-only for training)
+
+
+def default_out(name: str) -> Path:
+    """Where `train` writes when no destination is given: ./NAME (not the package's zoo)."""
+    return Path.cwd() / name
 
 
 @dataclass(frozen=True)
@@ -113,18 +123,39 @@ def _gpt2_config(r: Recipe, vocab_size: int):
     )
 
 
+def check_out(name: str, out_dir, force: bool = False) -> Path:
+    """The destination, refused before training when it is non-empty (without force), a file,
+    or not writable. (Regenerating a committed model takes --out interp/zoo/models/NAME --force.)"""
+    from interp.report.write import check_target, check_writable
+
+    out_dir = check_target(out_dir if out_dir is not None else default_out(name), force)
+    check_writable(out_dir, "choose a writable --out")
+    return out_dir
+
+
 def train(name: str, out_dir: Path | None = None, device: str = "cpu", overrides: dict | None = None,
-          workers: int = 1, progress: bool = True) -> Path:
-    """Train zoo model `name` from its recipe (with optional field overrides) into a HF directory."""
+          workers: int = 1, progress: bool = True, force: bool = False) -> Path:
+    """Train zoo model `name` from its recipe (with optional field overrides) into a HF directory.
+
+    Raises:
+        InterpError: unknown name or device, or a destination that cannot take the model
+            (checked before training).
+    """
     import torch
     from tqdm.auto import tqdm
     from transformers import GPT2LMHeadModel
 
+    from interp.devices import check_device
+    from interp.errors import InterpError
+
+    if name not in RECIPES:
+        raise InterpError(f"no zoo recipe {name!r}; recipes: {', '.join(sorted(RECIPES))}")
+    device = check_device(device)
     r = RECIPES[name]
     if overrides:
         fields = {**{k: getattr(r, k) for k in r.__dataclass_fields__}, **overrides}
         r = Recipe(**fields)
-    out_dir = Path(out_dir or MODELS_DIR / name)
+    out_dir = check_out(name, out_dir, force)
     t0 = time.time()
     data = make_dataset(r, r.steps * r.batch, seed=r.seed, workers=workers)  # before CUDA init
     data_s = time.time() - t0
@@ -153,14 +184,16 @@ def train(name: str, out_dir: Path | None = None, device: str = "cpu", overrides
             bar.set_postfix(loss=f"{loss.item():.3f}")
     train_s = time.time() - t1
     model.eval()
-    _save(model.cpu(), tokenizer, out_dir, r, name, log, device, data_s, train_s)
+    from interp.report.write import atomic_dir
+
+    with atomic_dir(out_dir, force, "choose a writable --out") as tmp:  # all files or none
+        _save(model.cpu(), tokenizer, tmp, r, name, log, device, data_s, train_s)
     return out_dir
 
 
 def _save(model, tokenizer, out_dir, r, name, log, device, data_s, train_s):
     import torch
 
-    out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
     tokenizer.save_pretrained(out_dir)
     with open(out_dir / "train_log.csv", "w", newline="") as f:
@@ -181,7 +214,7 @@ def _save(model, tokenizer, out_dir, r, name, log, device, data_s, train_s):
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("name", choices=sorted(RECIPES))
-    p.add_argument("--out", type=Path, default=None, help="output dir (default: the packaged zoo)")
+    p.add_argument("--out", type=Path, default=None, help="output dir (default: ./NAME)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="override a numeric recipe field, e.g. --set steps=200")
