@@ -122,7 +122,8 @@ def attention_section(attn: pd.DataFrame, tokens: list[str], causal: bool = True
     body = ('<p class="lead">Attention patterns of every head: pick a layer, then hover or click a head. '
             "Rows are the attending (query) position, columns the attended-to (key) position.</p>"
             + (f'<p class="note">{esc(note)}</p>' if note else "") + views)
-    svg = plots.heatmap(top, "layer", "head", "value", "max attention weight from the final position")
+    svg = plots.heatmap(top, "layer", "head", "value", "max attention weight from the final position",
+                        cbar="attention weight (0–1)")
     body += figure(svg, "For each head, the largest weight the final token puts on any one key position "
                         "(which key: table below).")
     body += "<h3>Where the final position attends, per head</h3>" + table(top.sort_values("value", ascending=False), 16)

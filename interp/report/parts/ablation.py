@@ -30,7 +30,8 @@ def compute(model, prompt: str, target, foil, seed: int) -> dict:
 def section(t: dict) -> Section:
     df = t["ablation"]
     what = df["metric"].iloc[0] if "metric" in df and len(df) else "metric"
-    svg = plots.heatmap(df, "layer", "head", "delta", f"change in {what} when a head is zeroed", center=True)
+    svg = plots.heatmap(df, "layer", "head", "delta", f"change in {what} when a head is zeroed", center=True,
+                        cbar=f"Δ {what} ({'nats' if 'loss' in what else 'logits'}, ablated − clean)")
     body = (f'<p class="lead">Each head\'s output (hook_z) set to zero, one head at a time; the table gives the '
             f"metric ({esc(what)}) clean and ablated.</p>")
     body += figure(svg, f"delta = ablated − clean for every head (clean {df['clean'].iloc[0]:.3f}); blue: the head "

@@ -54,11 +54,12 @@ def dla_section(t: dict) -> Section:
     heads = df[df["kind"] == "head"]
     body = f'<p class="lead">How much each component writes directly to {esc(what)} at the final position.</p>'
     if len(heads):
-        svg = plots.heatmap(heads, "layer", "head", "value", f"head contributions to {what}", center=True)
+        svg = plots.heatmap(heads, "layer", "head", "value", f"head contributions to {what}", center=True,
+                            cbar="direct contribution (logits)")
         body += figure(svg, "Each head's direct contribution (red raises the target, blue lowers it).")
     rest = df[df["kind"] != "head"]
     if len(rest):
-        body += figure(plots.bars(rest, "component", "value", "embeddings, biases and MLPs", what),
+        body += figure(plots.bars(rest, "component", "value", "embeddings, biases and MLPs", f"{what} (logits)"),
                        "Direct contributions of the parts that are not heads.")
     top = df.reindex(df["value"].abs().sort_values(ascending=False).index).head(10)
     body += "<h3>Largest contributions</h3>" + table(top[["component", "kind", "value"]])
@@ -74,7 +75,7 @@ def lens_section(t: dict) -> Section:
     tgt = df["target"].iloc[0] if "target" in df and len(df) else None
     value = "target_prob" if tgt is not None else "prob"
     svg = plots.heatmap(df, "layer", "pos", value, f"logit lens: p({tgt!r})" if tgt else "logit lens: top-1 prob",
-                        labels="token", center=False)
+                        labels="token", center=False, cbar=f"p({tgt!r})" if tgt else "top-1 probability")
     body = ('<p class="lead">The residual stream read through the final LayerNorm and unembedding after the '
             "embeddings (layer 0) and after each block (layer L+1 = after block L).</p>")
     body += figure(svg, f"Colour: probability of {tgt!r} read from each layer at each position; text: the "
