@@ -1,10 +1,12 @@
-"""Induction and previous-token heads in zoo-2l, found from attention and confirmed by ablation.
+"""Induction and previous-token heads, found from attention and confirmed by ablation (zoo-2l by
+default; any model with --model).
 
-Question: which heads of zoo-2l implement induction (Olsson et al. 2022, "In-context Learning and
+Question: which heads implement induction (Olsson et al. 2022, "In-context Learning and
 Induction Heads"), and are they what makes a repeated random sequence easy the second time?
 
-Method: random sequences of distinct words from `interp.zoo.corpus.random_pool()`, each
-repeated once. Heads are scored with `interp.heads.head_scores` (mean attention on the
+Method: random sequences of distinct tokens, each repeated once: words from the zoo's
+`interp.zoo.corpus.random_pool()` on a zoo model, tokens drawn uniformly from the whole
+vocabulary on a real model (`vocab_sequences`). Heads are scored with `interp.heads.head_scores` (mean attention on the
 induction / previous-token / duplicate / BOS targets). The in-context effect is the ratio
 (mean loss on the repeat) / (mean loss on the first copy); `interp.ablation.sweep` ablates each
 head alone and `interp.ablation.ablate` ablates chosen sets, with that ratio as a custom metric.
