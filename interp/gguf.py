@@ -305,9 +305,11 @@ def _sweep_stale(root: Path, age_s: float = 86400) -> None:
 def _convert_into(path: Path, header: Header, out: Path, progress: bool, name: str, digest: str) -> None:
     from tqdm.auto import tqdm
 
+    from interp.progress import quiet
+
     n_tensors = sum(header.tensor_types.values())
     with tqdm(total=n_tensors + 2, desc=f"interp: converting {name} (once)", file=sys.stderr,
-              disable=not progress, unit="step", leave=False) as bar:
+              disable=not progress or quiet(), unit="step", leave=False) as bar:
         model, tokenizer = _dequantize(path, name, bar)
         bar.set_postfix_str("saving")
         _save(model, tokenizer, out)

@@ -426,3 +426,43 @@ def test_bar_labels_sit_past_the_bar():
     assert {"0.9", "0.0004", "0.05"} <= {t["text"] for t in texts}
     assert any(t["text"] == "probability" for t in texts)
     assert all(not t["text"].startswith(" ") for t in texts)
+
+
+def test_report_progress_names_every_step(zoo2l, tmp_path, monkeypatch):
+    """`interp report` advances one bar step for its own tables, each analysis and the writing."""
+    from contextlib import contextmanager
+
+    import interp.report.build as build
+    from interp.report import analyses
+
+    seen = {"total": None, "steps": 0, "names": []}
+
+    class Bar:
+        def update(self, n=1):
+            seen["steps"] += n
+
+        def set_postfix_str(self, s):
+            seen["names"].append(s)
+
+    @contextmanager
+    def fake_bar(total, desc, unit="head"):
+        seen["total"], seen["desc"] = total, desc
+        yield Bar()
+
+    monkeypatch.setattr(build, "bar", fake_bar)
+    build.write_report(zoo2l, "When Mary and John went to the store, John gave a drink to", tmp_path / "r",
+                       target=" Mary", foil=" John")
+    assert seen["total"] == seen["steps"] == len(analyses.available()) + 2
+    assert seen["names"][1:-1] == analyses.available() and seen["desc"] == "report on zoo-2l"
+
+
+def test_experiment_steps_are_quiet_under_interp_quiet(monkeypatch):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from experiments.common import progress, steps
+
+    monkeypatch.setenv("INTERP_QUIET", "1")
+    assert list(steps(range(5), "prompts")) == [0, 1, 2, 3, 4]
+    with progress(3, "x") as b:
+        assert b.disable is True  # off even on a terminal

@@ -65,16 +65,21 @@ def available() -> list[str]:
     return [e.key for e in _entries() if _installed(e.module)]
 
 
-def run_all(model, prompt: str, target: str | None, foil: str | None, seed: int) -> list[Result]:
-    """Compute every installed analysis; a refusal becomes a one-line note in its section."""
+def run_all(model, prompt: str, target: str | None, foil: str | None, seed: int, bar=None) -> list[Result]:
+    """Compute every installed analysis; a refusal becomes a one-line note in its section.
+    `bar` (an `interp.progress.bar`) advances one step per analysis, named as it runs."""
     results = []
     for e in _entries():
         if not _installed(e.module):
             continue
+        if bar is not None:
+            bar.set_postfix_str(e.key)
         try:
             results.append(Result(e, e.compute(model, prompt, target, foil, seed)))
         except InterpError as err:
             results.append(Result(e, error=str(err)))
+        if bar is not None:
+            bar.update(1)
     return results
 
 

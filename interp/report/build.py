@@ -3,7 +3,8 @@
 `write_report` runs the prompt once for tokens, predictions and attention, then each analysis
 module that is installed (`interp.report.analyses`), writes every table as a CSV, reads the CSVs
 back and draws the page and README from them, all inside a temporary directory that is renamed
-into place at the end. `attention_page` writes the single attention page of `interp attention`.
+into place at the end. A progress bar on stderr names each step (`interp.progress.bar`: after
+2 s, on a terminal, not under `--quiet`). `attention_page` writes the single attention page of `interp attention`.
 
 Example:
     >>> import interp, tempfile, pathlib
@@ -23,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from interp.errors import InterpError
+from interp.progress import bar
 from interp.report import analyses, sections, tables
 from interp.report.bundle import bundle_tag
 from interp.report.html import Section, page
@@ -107,8 +109,19 @@ def write_report(model, prompt: str, out: str | Path, target: str | None = None,
     model = _model(model)
     if target is not None:
         token_id(model, target, "target"), token_id(model, foil, "foil")
-    base, note = base_tables(model, prompt, target, foil)
-    extra = analyses.run_all(model, prompt, target, foil, seed)
+    with bar(len(analyses.available()) + 2, f"report on {model.info.name}", unit="step") as progress:
+        progress.set_postfix_str("tokens, predictions, attention")
+        base, note = base_tables(model, prompt, target, foil)
+        progress.update(1)
+        extra = analyses.run_all(model, prompt, target, foil, seed, progress)
+        progress.set_postfix_str("writing")
+        path = _write(model, prompt, out, target, foil, force, seed, base, note, extra)
+        progress.update(1)
+    return path
+
+
+def _write(model, prompt, out, target, foil, force, seed, base, note, extra) -> Path:
+    """The CSVs, read back, drawn into index.html and README.md, and config.json (atomically)."""
     with atomic_dir(out, force) as tmp:
         for name, df in {**base, **{k: v for r in extra for k, v in r.tables.items()}}.items():
             df.to_csv(tmp / f"{name}.csv", index=False)
