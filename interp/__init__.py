@@ -19,7 +19,8 @@ Analyses, one module each, each returning tidy pandas DataFrames:
 Plumbing: interp.engine (plain-torch GPT-2 forward for fast capture and sweeps), interp.sweep
 (downstream-only head sweeps and patching), interp.cache (streaming activation cache to
 safetensors shards), interp.tokens (one resolver for user-given tokens), interp.report (offline
-HTML pages and research reports).
+HTML pages and research reports), interp.display (notebook views of attention, DLA, sweeps, the
+logit lens and patching; the circuitsvis bundle once per notebook).
 
 Dimension names follow TransformerLens: batch, pos, d_model, layer, head, d_head, d_vocab,
 query (= pos of the attending token), key (= pos attended to).
