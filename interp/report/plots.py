@@ -158,7 +158,9 @@ def heatmap(df: pd.DataFrame, row: str, col: str, value: str, title: str, center
     vals = grid.to_numpy(dtype=float)
     signed = center if center is not None else bool((vals < 0).any() and (vals > 0).any())
     lim = float(abs(pd.DataFrame(vals).abs().max().max())) or 1.0
-    fig, ax = _new(min(max(3.4, 1.9 + 0.48 * vals.shape[1]), 11), min(max(2.2, 1.3 + 0.34 * vals.shape[0]), 9))
+    under = 0.065 * max(map(len, col_labels)) if col_labels else 0.0  # room for rotated column labels
+    fig, ax = _new(min(max(3.4, 1.9 + 0.48 * vals.shape[1]), 11),
+                   min(max(2.2, 1.3 + 0.34 * vals.shape[0]) + under + (0.6 if vals.shape[0] <= 4 else 0), 9))
     kw = dict(cmap="RdBu_r", vmin=-lim, vmax=lim) if signed else dict(cmap="viridis")
     im = ax.imshow(vals, aspect="auto", **kw)
     ax.set_xticks(range(vals.shape[1]), col_labels or [_lab(c) for c in grid.columns],
@@ -168,7 +170,9 @@ def heatmap(df: pd.DataFrame, row: str, col: str, value: str, title: str, center
     ax.set_ylabel(row)
     text = df.pivot_table(index=row, columns=col, values=labels, aggfunc="first", sort=False) \
         .reindex(index=grid.index, columns=grid.columns) if labels else None
-    fig.colorbar(im, ax=ax, shrink=0.8, label=unit(value, cbar))
+    flat = vals.shape[0] <= 4  # too short for an upright colour bar and its label: lay it under the grid
+    fig.colorbar(im, ax=ax, shrink=0.6 if flat else 0.8, aspect=30 if flat else 20, label=unit(value, cbar),
+                 orientation="horizontal" if flat else "vertical", location="bottom" if flat else "right")
     _title(ax, fig, title)
     _annotate(ax, fig, vals, text, signed, lim)
     return _svg(fig)

@@ -109,10 +109,11 @@ def lens_view(df: pd.DataFrame) -> View:
                             cbar="probability")
     body = figure(svg, "Rows: the residual stream after the embeddings (0) and after each block (L + 1).")
     if "target_prob" in first:
-        tp = first.groupby(["layer", "pos"], as_index=False)[["target_prob", "target_rank"]].first()
-        tgt = first["target"].iloc[0]
-        body += figure(plots.lines(tp, "layer", "target_prob", f"p({tgt!r}) after each layer", hue="pos"
-                                   if tp["pos"].nunique() > 1 else None, logy=True),
+        last = first[first["pos"] == first["pos"].max()]
+        tp = last.groupby("layer", as_index=False)[["target_prob", "target_rank"]].first()
+        tgt, at = last["target"].iloc[0], int(last["pos"].iloc[0])
+        body += figure(plots.lines(tp, "layer", "target_prob", f"p({tgt!r}) after each layer at position {at}",
+                                   logy=True),
                        f"Probability of {tgt!r} read from each layer (log axis).")
     at = top1[top1["pos"] == top1["pos"].max()].sort_values("layer")
     summary = (f"Logit lens: {len(at)} layers, {top1['pos'].nunique()} position(s); top-1 per layer at pos "
@@ -121,19 +122,44 @@ def lens_view(df: pd.DataFrame) -> View:
 
 
 def patching_view(df: pd.DataFrame, value: str | None = None) -> View:
-    """Activation patching results: a tidy table with layer and head and/or pos columns and a
-    `normalised` column (0 = corrupted run, 1 = clean run) or the `value` given."""
+    """Activation patching results (`interp.patching.activation_patch`, or any tidy table with
+    layer, head and/or pos and `normalised`: 0 = the corrupted run, 1 = the clean run; or the
+    `value` given): one layer x head and/or layer x position heatmap per component patched."""
     value = value or next((c for c in ("normalised", "normalized", "value", "delta") if c in df), "normalised")
     _need(df, ("layer", value), "patching")
-    by = [c for c in ("head", "pos") if c in df.columns]
-    if not by:
-        raise InterpError("patching table needs a head or pos column next to layer (one row per patched site)")
-    body = "".join(figure(plots.heatmap(df.groupby(["layer", c], as_index=False)[value].mean(), "layer", c, value,
-                                        f"patching effect per layer and {c}" + (" (mean over the other)" if len(by) > 1 else ""),
-                                        center=True, cbar=plots.unit(value)),
-                          f"Mean {value} per layer and {c}.") for c in by)
-    best = df.reindex(df[value].abs().sort_values(ascending=False).index).head(3)
-    where = lambda r: f"L{int(r['layer'])}" + "".join(f"{c[0].upper()}{int(r[c])}" for c in by)  # noqa: E731
-    summary = (f"Patching: {len(df)} rows over layer x {' x '.join(by)}; largest {value} "
-               + ", ".join(f"{where(r)} {r[value]:+.3g}" for _, r in best.iterrows()))
-    return View("Activation patching", body + table(best, 10), df, summary=summary)
+    keys = [c for c in ("component", "direction", "method") if c in df.columns]
+    groups = list(df.groupby(keys, sort=False)) if keys else [((), df)]
+    body, sites = "", set()
+    for name, g in groups:
+        by = [c for c in ("head", "pos") if c in g.columns and g[c].notna().any()]
+        if not by:
+            raise InterpError("patching table needs a head or pos column next to layer (one row per patched site)")
+        sites.update(by)
+        label = " ".join(str(x) for x in (name if isinstance(name, tuple) else (name,)))
+        body += "".join(_patch_map(g, c, value, label, len(by) > 1) for c in by)
+    best = df.iloc[df[value].abs().to_numpy().argsort(kind="stable")[::-1][:3]]
+    summary = (f"Patching: {len(df)} rows over layer x {' x '.join(sorted(sites))}"
+               + (f" ({', '.join(map(str, df['component'].unique()))})" if "component" in df else "")
+               + f"; largest {value} " + ", ".join(f"{_site(r)} {r[value]:+.3g}" for _, r in best.iterrows()))
+    shown = [c for c in ("component", "layer", "head", "pos", "token", value) if c in df.columns and best[c].notna().any()]
+    return View("Activation patching", body + table(best[shown], 10), df, summary=summary)
+
+
+def _patch_map(g: pd.DataFrame, c: str, value: str, label: str, averaged: bool) -> str:
+    """One heatmap of `value` per layer and `c` (head or pos; positions labelled with tokens)."""
+    g = g[g[c].notna()].astype({c: int})
+    grid = g.groupby(["layer", c], as_index=False, sort=True)[value].mean()
+    cols = None
+    if c == "pos" and "token" in g.columns:
+        first = g.drop_duplicates("pos").sort_values("pos")
+        cols = [f"{p} {repr(str(t))[1:-1]}" for p, t in zip(first["pos"], first["token"])]
+        grid = grid.sort_values(["pos", "layer"])
+    title = f"{label}: patching effect per layer and {c}".lstrip(": ") + (" (mean over the other)" if averaged else "")
+    svg = plots.heatmap(grid, "layer", c, value, title, center=True, cbar=plots.unit(value), col_labels=cols)
+    return figure(svg, f"Mean {value} per layer and {c}.")
+
+
+def _site(r) -> str:
+    parts = [f"L{int(r['layer'])}"] + [f"{c[0].upper()}{int(r[c])}" for c in ("head", "pos")
+                                        if c in r and not pd.isna(r[c])]
+    return "".join(parts)
