@@ -300,3 +300,137 @@ def test_path_patching_is_not_activation_patching(twin):
     path = path_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, senders=[(0, 0)])
     total = _hf_patch(twin, "heads", 0, 0, None, twin.clean, twin.corrupted)
     assert abs(path["patched"].iloc[0] - total) > 1e-3
+
+
+# ---------------------------------------------------------------- attribution against activation patching
+
+IOI = [("When Mary and John went to the store, John gave a drink to",
+        "When Mary and John went to the store, Susan gave a drink to", " Mary", " John"),
+       ("When Thomas and Sarah went to the park, Thomas gave a ball to",
+        "When Thomas and Sarah went to the park, Emma gave a ball to", " Sarah", " Thomas"),
+       ("When Anna and David went to the office, David gave a book to",
+        "When Anna and David went to the office, Paul gave a book to", " Anna", " David"),
+       ("After Lisa and Mark went to the restaurant, Mark gave a gift to",
+        "After Lisa and Mark went to the restaurant, James gave a gift to", " Lisa", " Mark")]
+
+
+def _pearson(a, b) -> float:
+    a, b = torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64)
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / (a.norm() * b.norm()))
+
+
+@pytest.mark.parametrize("direction", ["denoising", "noising"])
+@pytest.mark.parametrize("what, by_position, bound", [("heads", False, 0.98), ("heads", True, 0.98),
+                                                      ("v", False, 0.98), ("resid_pre", True, 0.95)])
+def test_attribution_tracks_activation_patching(zoo2l, direction, what, by_position, bound):
+    """The gradient estimate correlates with exact patching on IOI prompts with an ABC corruption."""
+    from interp.patching import activation_patch
+
+    clean, corrupted, target, foil = map(list, zip(*IOI))
+    kw = dict(what=what, direction=direction, by_position=by_position)
+    exact = activation_patch(zoo2l, clean, corrupted, target, foil, **kw)
+    approx = activation_patch(zoo2l, clean, corrupted, target, foil, method="attribution", **kw)
+    assert exact["clean"].iloc[0] - exact["corrupted"].iloc[0] > 1, "the corruption does not move the metric"
+    r = _pearson(exact["patched"], approx["patched"])
+    assert r > bound, f"attribution vs activation patching of {what} ({direction}): r = {r:.3f}"
+
+
+def test_attribution_leaves_no_gradients(zoo2l, unchanged):
+    from interp.patching import activation_patch
+
+    clean, corrupted, target, foil = IOI[0]
+    with unchanged(zoo2l):
+        activation_patch(zoo2l, clean, corrupted, target, foil, what="resid_post", method="attribution")
+    assert all(p.grad is None for p in zoo2l.parameters())
+
+
+# ---------------------------------------------------------------- input checks and the CLI
+
+
+def test_unequal_lengths_one_line(zoo2l):
+    from interp.errors import InterpError
+    from interp.patching import activation_patch
+
+    with pytest.raises(InterpError, match="pair 0: the clean prompt is 15 tokens and the corrupted one 13") as e:
+        activation_patch(zoo2l, IOI[0][0], "When Mary went to the store, Susan gave a drink to", " Mary", " John")
+    assert "\n" not in str(e.value)
+    with pytest.raises(InterpError, match="2 clean prompts but 1 corrupted"):
+        activation_patch(zoo2l, [IOI[0][0], IOI[1][0]], [IOI[0][1]], " Mary", " John")
+    with pytest.raises(InterpError, match="unknown patching target 'head'.*did you mean 'heads'"):
+        activation_patch(zoo2l, IOI[0][0], IOI[0][1], " Mary", " John", what="head")
+
+
+def test_cli_happy_path(capsys, zoo2l):
+    import csv
+    import io
+
+    from interp.cli import main
+    from interp.sweep import logit_diff
+
+    clean, corrupted, target, foil = IOI[0]
+    args = ["patch", "--model", "zoo-2l", "--clean", clean, "--corrupted", corrupted, "--target", target,
+            "--foil", foil, "--what", "heads", "--direction", "noising"]
+    assert main(["-q", *args]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("activation patching of heads (noising)")
+    assert len(out.splitlines()) == 2 + 8  # title, header, 2 layers x 4 heads
+    assert main(["-q", *args, "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert len(rows) == 8 and {"layer", "head", "patched", "normalised", "direction"} <= set(rows[0])
+    with torch.no_grad():  # the clean metric, from one plain forward
+        tokens = zoo2l.to_tokens(clean)
+        want = logit_diff(zoo2l, target, foil, 1)(zoo2l(tokens), tokens, torch.tensor([tokens.shape[1] - 1]))
+    assert float(rows[0]["clean"]) == pytest.approx(want.item(), abs=1e-4)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--corrupted", "When Mary went to the store, Susan gave a drink to"], "equal token lengths"),
+    (["--corrupted", IOI[0][1], "--corrupted", IOI[1][1]], "1 --clean but 2 --corrupted"),
+    (["--corrupted", IOI[0][1], "--what", "nope"], "invalid choice: 'nope'"),
+    (["--corrupted", IOI[0][1], "--target", " Mary Mary"], "not a single token"),
+    (["--corrupted", IOI[0][1], "--top", "0"], "--top 0 must be at least 1"),
+])
+def test_cli_errors_one_line_exit_2(capsys, extra, message):
+    from interp.cli import main
+
+    argv = ["patch", "--model", "zoo-2l", "--clean", IOI[0][0], "--target", " Mary", "--foil", " John", *extra]
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse's own errors (one line too, see interp.cli._Parser)
+        rc = e.code
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err, err
+
+
+def test_cli_refuses_pattern_on_opt(capsys, tmp_path):
+    import transformers
+
+    from interp.cli import main
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        path = archs.build("opt", tmp_path / "opt")
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    capsys.readouterr()
+    argv = ["patch", "--model", str(path), "--clean", PROMPT, "--corrupted", CORRUPTED, "--target", TARGET,
+            "--foil", FOIL, "--what", "pattern"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "hook_pattern never reaches the output" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_attribution_tracks_activation_patching_on_smollm2(smollm2):
+    """Per-head outputs on SmolLM2-135M (270 heads), denoising: README's "Patching" quotes r."""
+    from interp.patching import activation_patch
+
+    clean, corrupted, target, foil = map(list, zip(*IOI))
+    exact = activation_patch(smollm2, clean, corrupted, target, foil, what="heads")
+    approx = activation_patch(smollm2, clean, corrupted, target, foil, what="heads", method="attribution")
+    assert exact["clean"].iloc[0] - exact["corrupted"].iloc[0] > 1, "the corruption does not move the metric"
+    r = _pearson(exact["patched"], approx["patched"])
+    assert r > 0.9, f"attribution vs activation patching of heads on smollm2-135m: r = {r:.3f}"
