@@ -1,8 +1,11 @@
-"""Word analogies in all-MiniLM-L6-v2's input embeddings on the standard questions-words file
-(Mikolov et al. 2013, "Efficient Estimation of Word Representations in Vector Space"), with
-zoo-4l's embedding on the same file for contrast.
+"""Word analogies in a model's input embedding (default all-MiniLM-L6-v2, zoo-4l for contrast) on
+the standard questions-words file (Mikolov et al. 2013, "Efficient Estimation of Word
+Representations in Vector Space"), against the baselines of Linzen (2016), "Issues in evaluating
+semantic spaces using word analogies" (the nearest word to c alone; b + c, ignoring a), with
+WordSim-353 and SimLex-999 correlations. The matrix is the checkpoint's raw input embedding;
+the row-centred copy TransformerLens' compatibility mode keeps is scored beside it.
 
-Run: python -m experiments.analogies
+Run: python -m experiments.analogies [--model smollm2-135m --contrast ""]
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, cli, config_dict, pct
+from experiments.common import Report, cli, config_dict, fmt, pct
 
+REAL_MODEL_CONFIG = {"contrast": ""}  # `python -m experiments --models NAME`: that model alone
+BASELINES = ("only-c", "only-b", "ignore-a")
 
 @dataclass
 class Config:
@@ -22,6 +27,7 @@ class Config:
     questions: str = ""  # path to a questions-words file ("" = the copy gensim ships)
     max_per_section: int = 0  # 0 = every question; >0 = the first n of each section (tests)
     n_examples: int = 3  # wrong answers shown per section
+    similarity: bool = True  # WordSim-353 and SimLex-999 (gensim's copies), when gensim is installed
     seed: int = 0  # unused: the evaluation is deterministic (kept for config.json)
     out: str = "reports/analogies"
 
@@ -51,41 +57,132 @@ def skip_reasons(questions: pd.DataFrame) -> pd.DataFrame:
     return sk.assign(reason=kind).groupby(["section", "reason"], as_index=False).size().rename(columns={"size": "n"})
 
 
+def method_runs(model, qs, add) -> dict:
+    """method -> AnalogyScores: add (given), each baseline, and add on the row-centred copy."""
+    from interp.embeddings import evaluate_analogies
+
+    return {"add": add, **{m: evaluate_analogies(model, qs, method=m) for m in BASELINES},
+            "add-centred": evaluate_analogies(model, qs, centre=True)}
+
+
+def method_table(name: str, runs: dict) -> pd.DataFrame:
+    """Per section and method: accuracy with its binomial standard error, over the questions
+    every method evaluates (the same ones: skips depend on the words only)."""
+    import numpy as np
+
+    frames = [r.sections.assign(method=m, order=i) for i, (m, r) in enumerate(runs.items())]
+    df = pd.concat(frames)[["method", "order", "section", "n_evaluated", "n_correct", "accuracy"]]
+    df["se"] = np.sqrt(df.accuracy * (1 - df.accuracy) / df.n_evaluated.clip(lower=1))
+    return df.assign(model=name)
+
+
+def paired(add, base) -> dict:
+    """Questions right under "add" only, and under the baseline only (a paired comparison)."""
+    a, b = add.questions, base.questions
+    done = a.skipped == ""
+    return {"add_only": int((a.correct & ~b.correct & done).sum()), "baseline_only": int((~a.correct & b.correct & done).sum())}
+
+
+def similarity_rows(name: str, model) -> pd.DataFrame:
+    """Spearman rho of cosines with human ratings, raw and centred embedding, per benchmark."""
+    from interp.embeddings import evaluate_similarity, read_word_pairs, similarity_path
+
+    rows = []
+    for bench in ("wordsim353", "simlex999"):
+        pairs = read_word_pairs(similarity_path(bench))
+        for emb, centre in (("raw", False), ("centred", True)):
+            r = evaluate_similarity(model, pairs, centre=centre)
+            rows.append({"model": name, "benchmark": bench, "embedding": emb, "spearman": r.spearman,
+                         "n_pairs": r.n_pairs, "n_evaluated": r.n_evaluated, "n_skipped": r.n_skipped})
+    return pd.DataFrame(rows)
+
+
+def matrix_rows(name: str, model) -> dict:
+    """Which matrix was analysed, and how far the bridge's W_E is from it."""
+    from interp.embeddings import raw_embedding
+
+    raw, W_E = raw_embedding(model), model.W_E.detach()
+    return {"model": name, "max_abs_raw_minus_bridge_W_E": float((raw - W_E).abs().max()),
+            "mean_abs_row_mean": float(raw.mean(-1).abs().mean()), "d_vocab": int(raw.shape[0])}
+
+
+def has_similarity_data() -> bool:
+    from interp.embeddings import similarity_path
+    from interp.errors import InterpError
+
+    try:
+        similarity_path("wordsim353")
+        return True
+    except InterpError:
+        return False
+
+
 def main(cfg: Config) -> dict:
     import interp
     from interp.embeddings import evaluate_analogies
 
     qs, path = load_questions(cfg)
     names = [cfg.model] + ([cfg.contrast] if cfg.contrast else [])
-    runs = {name: evaluate_analogies(interp.load(name), qs) for name in names}
+    models = {name: interp.load(name) for name in names}
+    runs = {name: evaluate_analogies(m, qs) for name, m in models.items()}
     scores = runs[cfg.model]
-    rep = Report("analogies", f"Analogies in {cfg.model}'s input embeddings",
+    sim_ok = cfg.similarity and has_similarity_data()
+    rep = Report("analogies", f"Analogies in {cfg.model}'s input embedding",
                  "How many questions-words analogies (a : b :: c : ?) does vector arithmetic b − a + c solve in "
-                 "the static input embedding of a small real sentence encoder, per section, and how many questions "
-                 "cannot be asked at all because a word is not one token?", _method(cfg, path, len(qs)))
+                 f"the static input embedding of {cfg.model}, per section — and does it beat the baselines that "
+                 "leave the offset out (the nearest word to c alone; b + c, ignoring a)? How many questions cannot "
+                 "be asked because a word is not one token, and how well do embedding cosines track human "
+                 "similarity ratings?", _method(cfg, path, len(qs), sim_ok))
     secs = pd.concat([r.sections.assign(model=n, order=range(len(r.sections))) for n, r in runs.items()])
     secs = rep.table("sections", secs[["model", "order", *runs[cfg.model].sections.columns]], ["model", "order"])
     reasons = pd.concat([skip_reasons(r.questions).assign(model=n) for n, r in runs.items()])
     reasons = rep.table("skip_reasons", reasons[["model", "section", "reason", "n"]], ["model", "section", "reason"])
+    by_method = {n: method_runs(models[n], qs, runs[n]) for n in names}
+    base = pd.concat([method_table(n, r) for n, r in by_method.items()])
+    base = rep.table("baselines", base[["model", "order", "method", "section", "n_evaluated", "n_correct", "accuracy",
+                                        "se"]], ["model", "order", "section"])
+    pairs = {n: {m: paired(r["add"], r[m]) for m in BASELINES} for n, r in by_method.items()}
+    matrix = rep.table("matrix", pd.DataFrame([matrix_rows(n, models[n]) for n in names]), ["model"])
+    sim = rep.table("similarity", pd.concat([similarity_rows(n, models[n]) for n in names]),
+                    ["model", "benchmark", "embedding"]) if sim_ok else None
     wrong = scores.questions[(scores.questions.skipped == "") & ~scores.questions.correct]
     ex = wrong.groupby("section", sort=False).head(cfg.n_examples)[["section", "line", "a", "b", "c", "expected", "predicted"]]
     ex = rep.table("wrong_examples", ex, ["section", "line"])
     headline = _findings(rep, cfg, secs, reasons, ex)
+    extra = _baseline_findings(rep, cfg, base, pairs, matrix, sim)
+    headline["summary"] += "; " + extra.pop("summary_baselines")
+    headline.update(extra)
     rep.write(cfg.out, config_dict(cfg, names), headline)
     return headline
 
 
-def _method(cfg: Config, path: str, n: int) -> str:
+def _method(cfg: Config, path: str, n: int, sim_ok: bool) -> str:
     src = "the standard questions-words.txt shipped in gensim's test data (found by " \
           "`interp.embeddings.questions_words_path`, installed with the `analogies` extra)" if not cfg.questions else path
     sub = f" (first {cfg.max_per_section} per section)" if cfg.max_per_section else ""
+    sim = ("WordSim-353 (relatedness) and SimLex-999 (similarity) from gensim's test data "
+           "(`interp.embeddings.evaluate_similarity`): Spearman's rho between the human score and the cosine of "
+           "the two words' embedding rows, over the pairs whose two words are single tokens (case as in the file)."
+           if sim_ok else "WordSim-353 and SimLex-999: not scored (gensim, which ships them, is not installed, or "
+           "--similarity was off); no other offline copy was found.")
     return (f"Questions: {n}{sub} from {src}.\n\n"
-            "`interp.embeddings.evaluate_analogies`: for a b c d, the prediction is the word token (WordPiece "
-            "tokens that are whole lower-case words, not '##' pieces) whose input-embedding row has the highest "
-            "cosine with unit(b) − unit(a) + unit(c), the three inputs excluded; right when it is d. MiniLM is "
-            "uncased, so capitalised words are lower-cased by its tokenizer. A question with any word that is "
-            "not one token is skipped and counted; accuracy is over the evaluated questions. That subset favours "
-            "frequent words, so the numbers are not comparable with results on all 19,544 questions.")
+            "**Matrix.** The checkpoint's own input embedding, read from its safetensors file "
+            "(`interp.embeddings.raw_embedding`), not the bridge's W_E: TransformerLens' compatibility mode subtracts "
+            "each row's mean from W_E on LayerNorm models (BERT, GPT-2), which moves cosines. `matrix.csv` gives the "
+            "largest |raw − bridge W_E| per model (0 means the bridge did not centre it), and the method "
+            "`add-centred` scores b − a + c on the row-centred copy to show what centring changes.\n\n"
+            "**Vector arithmetic** (`interp.embeddings.evaluate_analogies`): for a b c d, the prediction is the "
+            "candidate word token whose embedding row has the highest cosine with unit(b) − unit(a) + unit(c), the "
+            "three inputs excluded; right when it is d. Candidates are whole-word tokens (leading-space alphabetic "
+            "tokens in a byte-level BPE vocabulary; alphabetic non-'##' WordPieces in an uncased one). A question "
+            "with any word that is not one candidate token is skipped and counted; accuracy is over the evaluated "
+            "questions, with its binomial standard error. That subset favours frequent words, so the numbers are "
+            "not comparable with results on all 19,544 questions.\n\n"
+            "**Baselines** (Linzen 2016), on exactly the same evaluated questions and candidates, inputs excluded: "
+            "`only-c` (the nearest word to c), `only-b` (the nearest word to b), `ignore-a` (nearest to "
+            "unit(b) + unit(c)). Where `add` does no better than `only-c`, the 'analogy' is c's nearest neighbour; "
+            "where it does no better than `ignore-a`, subtracting a adds nothing. `add` vs each baseline is also "
+            "counted question by question (right under one method only).\n\n" + sim)
 
 
 def _findings(rep, cfg, all_secs, all_reasons, ex) -> dict:
@@ -160,5 +257,58 @@ def _contrast(rep, cfg, all_secs, all_reasons, main_overall) -> dict:
             "contrast_n_evaluated": int(ov.n_evaluated)}
 
 
+def _baseline_findings(rep, cfg, base, pairs, matrix, sim) -> dict:
+    """Add vs the baselines (overall and per section), the matrix used, the similarity scores."""
+    from interp.report import plots
+
+    head = {}
+    for name in base.model.unique():
+        b = base[base.model == name]
+        ov = b[b.section == "overall"].set_index("method")
+        best = max(BASELINES, key=lambda m: (ov.accuracy[m], m))
+        secs = b[(b.section != "overall") & (b.n_evaluated > 0)].pivot(index="section", columns="method", values="accuracy")
+        beats = int((secs["add"] > secs[list(BASELINES)].max(axis=1)).sum())
+        pr = pairs[name][best]
+        rep.findings.append(
+            f"**Baselines, {name}** (same {int(ov.n_evaluated['add'])} questions): add "
+            f"**{pct(ov.accuracy['add'])}** ± {pct(ov.se['add'])}; " + "; ".join(
+                f"{m} {pct(ov.accuracy[m])} ± {pct(ov.se[m])}" for m in BASELINES)
+            + f"; add on the row-centred copy {pct(ov.accuracy['add-centred'])}. Against the best baseline ({best}), "
+            f"{pr['add_only']} questions are right under add only and {pr['baseline_only']} under {best} only; add "
+            f"beats every baseline in {beats} of {len(secs)} sections. "
+            + ("Vector arithmetic **does** beat the baselines here." if ov.accuracy["add"] > ov.accuracy[best] + 2 * ov.se["add"]
+               else "Vector arithmetic does **not** clearly beat the baselines here (within two standard errors)."))
+        head[name] = {"add": float(ov.accuracy["add"]), **{m: float(ov.accuracy[m]) for m in BASELINES},
+                      "add_centred": float(ov.accuracy["add-centred"]), "best_baseline": best,
+                      "sections_add_beats_all": beats}
+    main_b = base[(base.model == cfg.model) & (base.section != "overall") & (base.method != "add-centred")]
+    rep.findings.append(rep.figure("baselines", plots.heatmap(main_b, "section", "method", "accuracy",
+                                                              f"{cfg.model}: add vs baselines"),
+                                   "Accuracy per section: b − a + c (add) and the Linzen (2016) baselines."))
+    m = matrix.set_index("model")
+    rep.findings.append("**Matrix analysed**: the checkpoint's raw input embedding for every model. Largest "
+                        "|raw − bridge W_E|: " + "; ".join(f"{n} {fmt(r.max_abs_raw_minus_bridge_W_E)}"
+                                                          for n, r in m.iterrows())
+                        + " (0: the bridge's W_E is the raw matrix; RMSNorm models are not centred).")
+    rep.show("Baselines", base.drop(columns="order"))
+    out = {"baselines": head}
+    if sim is not None:
+        s = sim.set_index(["model", "benchmark", "embedding"])
+        rep.findings.append("**Word similarity** (Spearman's rho, raw embedding; centred in brackets): " + "; ".join(
+            f"{n} {bench} {fmt(s.spearman[n, bench, 'raw'])} ({fmt(s.spearman[n, bench, 'centred'])}) over "
+            f"{int(s.n_evaluated[n, bench, 'raw'])}/{int(s.n_pairs[n, bench, 'raw'])} pairs"
+            for n in sim.model.unique() for bench in ("wordsim353", "simlex999")) + ".")
+        rep.show("Word similarity", sim)
+        out["similarity"] = {f"{n}/{bench}": float(s.spearman[n, bench, "raw"])
+                             for n in sim.model.unique() for bench in ("wordsim353", "simlex999")}
+    else:
+        rep.findings.append("**Word similarity**: WordSim-353 and SimLex-999 were not scored: no offline copy "
+                            "(gensim is not installed).")
+    h = head[cfg.model]
+    out["summary_baselines"] = (f"add {pct(h['add'])} vs best baseline {h['best_baseline']} "
+                                f"{pct(h[h['best_baseline']])}")
+    return out
+
+
 if __name__ == "__main__":
-    cli(main, Config, __doc__, "python -m experiments.analogies --max-per-section 0")
+    cli(main, Config, __doc__, "python -m experiments.analogies --model smollm2-135m --contrast ''")

@@ -19,7 +19,7 @@ if ROOT not in sys.path:  # `experiments` is a folder of scripts at the repo roo
 TINY = {
     "induction_heads": dict(n_tokens=8, n_seqs=3, n_view=4),
     "ioi_circuit": dict(n_select=6, n_eval=6, n_random=5),
-    "gender_direction": dict(n_probe_seeds=1),
+    "gender_direction": dict(n_splits=1),
     "masking": dict(n_docs=2, n_tokens=16),
     "logit_lens": dict(n_prompts=4, n_words=6),
     "temperature": dict(temperatures=[0.0, 1.0, 2.0], sample_temperatures=[1.0], n_samples=2, max_new_tokens=3),

@@ -140,12 +140,17 @@ def _predict(E, mask, abc, method: str = "add", batch: int = 512):
     import torch
 
     U = unit(E.float())
+    ids = mask.nonzero()[:, 0]  # score the candidate rows only
+    where = torch.full((len(U),), -1, dtype=torch.long, device=U.device)
+    where[ids] = torch.arange(len(ids), device=U.device)
+    C = U[ids].T
     out = []
     for rows in abc.split(batch):
-        target = _target(U, rows, method)
-        scores = (unit(target) @ U.T).masked_fill(~mask, float("-inf"))
-        scores.scatter_(1, rows, float("-inf"))
-        out.append(scores.argmax(-1))
+        scores = unit(_target(U, rows, method)) @ C
+        cols = where[rows]  # the inputs' columns (-1: not a candidate)
+        row = torch.arange(len(rows), device=U.device)[:, None].expand_as(cols)
+        scores[row[cols >= 0], cols[cols >= 0]] = float("-inf")
+        out.append(ids[scores.argmax(-1)])
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 

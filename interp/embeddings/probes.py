@@ -89,6 +89,25 @@ def split(y, test_fraction: float, seed: int):
     return torch.cat(train).sort().values, torch.cat(test).sort().values
 
 
+def given_split(names: list[str], y, heldout: Sequence[str]):
+    """(train, test) index tensors with exactly the `heldout` words in test (e.g. whole word pairs).
+
+    Raises:
+        InterpError: a held-out word not among the words, or a label left without training words.
+    """
+    import torch
+
+    missing = next((w for w in heldout if w not in names), None)
+    if missing is not None:
+        raise InterpError(f"held-out word {missing!r} is not one of the probed words: hold out words from the groups")
+    test = torch.tensor(sorted(names.index(w) for w in set(heldout)), dtype=torch.long)
+    train = torch.tensor([i for i in range(len(names)) if i not in set(test.tolist())], dtype=torch.long)
+    if len(train) == 0 or len(test) == 0 or len(y[train].unique()) < len(y.unique()):
+        raise InterpError("the held-out words leave a label with no training word (or nothing to test): "
+                          "hold out fewer words")
+    return train, test
+
+
 def fit_logistic(X, y, n_classes: int, l2: float = 1e-2, steps: int = 100):
     """Fit softmax regression on standardised `X` [n d]; returns (W [d C], b [C]) in X's units."""
     import torch
@@ -113,11 +132,12 @@ def fit_logistic(X, y, n_classes: int, l2: float = 1e-2, steps: int = 100):
 
 
 def fit_probe(X, y, labels: tuple[str, ...], names: list[str], test_fraction: float = 0.3, seed: int = 0,
-              l2: float = 1e-2, space: str = "embed") -> Probe:
-    """Tensor core: fit on a seeded split of `X` [n d] with labels `y` [n], score held-out rows."""
+              l2: float = 1e-2, space: str = "embed", heldout: Sequence[str] | None = None) -> Probe:
+    """Tensor core: fit on a seeded split of `X` [n d] with labels `y` [n] (or on every row but the
+    `heldout` names), score held-out rows."""
     import pandas as pd
 
-    train, test = split(y, test_fraction, seed)
+    train, test = split(y, test_fraction, seed) if heldout is None else given_split(names, y, heldout)
     W, b = fit_logistic(X[train], y[train], len(labels), l2)
     pred = (X.double() @ W + b).argmax(-1)
     correct = pred == y
@@ -138,7 +158,8 @@ def _as_direction(W, b, labels, space) -> Direction:
 
 
 def probe_words(model, groups: Mapping[str, Sequence[str]], space: Space = "embed", test_fraction: float = 0.3,
-                seed: int = 0, l2: float = 1e-2, allow_untrained: bool = False, centre: bool = False) -> Probe:
+                seed: int = 0, l2: float = 1e-2, allow_untrained: bool = False, centre: bool = False,
+                heldout: Sequence[str] | None = None) -> Probe:
     """Probe labelled single-token words' static vectors (W_E rows, or W_U columns).
 
     Args:
@@ -146,13 +167,14 @@ def probe_words(model, groups: Mapping[str, Sequence[str]], space: Space = "embe
         test_fraction: share of each label's words held out; `seed` fixes which.
         l2: weight penalty on standardised features.
         centre: probe the row-centred input embedding (`interp.embeddings.vectors`).
+        heldout: words to hold out (all others train), instead of a seeded split, e.g. whole pairs.
     """
     import torch
 
     words, y, labels = check_groups(groups)
     E = vectors(model, space, allow_untrained, centre)
     X = E[[word_token(model, w) for w in words]].float()
-    return fit_probe(X, torch.tensor(y), labels, words, test_fraction, seed, l2, space)
+    return fit_probe(X, torch.tensor(y), labels, words, test_fraction, seed, l2, space, heldout)
 
 
 def _contexts(model, words: list[str], template: str) -> tuple[list[str], list[int]]:
@@ -173,8 +195,11 @@ def _contexts(model, words: list[str], template: str) -> tuple[list[str], list[i
 
 
 def probe_residual(model, groups: Mapping[str, Sequence[str]], template: str = "The {word}",
-                   test_fraction: float = 0.3, seed: int = 0, l2: float = 1e-2) -> "pandas.DataFrame":
+                   test_fraction: float = 0.3, seed: int = 0, l2: float = 1e-2,
+                   heldout: Sequence[str] | None = None) -> "pandas.DataFrame":
     """Held-out probe accuracy at the word's position after the embedding and after each block.
+
+    `heldout` names the words to hold out (e.g. both words of some pairs) instead of a seeded split.
 
     Returns:
         DataFrame with columns hook, layer (NA for hook_embed), heldout_accuracy, train_accuracy,
@@ -192,7 +217,7 @@ def probe_residual(model, groups: Mapping[str, Sequence[str]], template: str = "
     y, rows, idx = torch.tensor(y), [], torch.arange(len(words))
     for layer, hook in enumerate(hooks, -1):
         X = acts[hook][idx, torch.tensor(pos)].float().cpu()
-        p = fit_probe(X, y, labels, words, test_fraction, seed, l2)
+        p = fit_probe(X, y, labels, words, test_fraction, seed, l2, heldout=heldout)
         rows.append({"hook": hook, "layer": None if layer < 0 else layer, "heldout_accuracy": p.heldout_accuracy,
                      "train_accuracy": p.train_accuracy, "chance": p.chance, "n_train": p.n_train, "n_test": p.n_test})
     table = pd.DataFrame(rows)
