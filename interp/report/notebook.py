@@ -38,6 +38,11 @@ import pandas as pd
 from interp.report.bundle import BUNDLE_ID, bundle_tag, draw_script
 from interp.report.html import PICKER, Section, page
 
+# The layer picker's buttons in a notebook (a report page has these in its own style sheet).
+_STYLE = ("<style>.cv-root .picker button{margin:0 6px 6px 0;padding:3px 10px;border:1px solid #b9c2d3;"
+          "background:#fff;border-radius:4px;cursor:pointer}.cv-root .picker button.on{background:#2456b3;"
+          "color:#fff;border-color:#2456b3}.cv-root .note{color:#8a5a00}</style>")
+
 # Draws the visible panels of view `root` once CircuitsVis is defined; says so on the page when
 # it never is (the bundle's cell was cleared) or when its bundle element left the page.
 _WAIT = """<script>(function(){var root=document.getElementById("%s"),t0=Date.now(),note=null;
@@ -125,7 +130,7 @@ class View:
         if not self.interactive:
             return self.html
         carry = bundle_tag() if _LEDGER.take() else draw_script()
-        return (f'{carry}{PICKER}<div id="{self.root}" class="cv-root">{self.html}</div>'
+        return (f'{carry}{PICKER}{_STYLE}<div id="{self.root}" class="cv-root">{self.html}</div>'
                 + _WAIT % (self.root, BUNDLE_ID))
 
     def __repr__(self) -> str:
