@@ -44,9 +44,12 @@ Example:
     >>> model = interp.load("zoo-2l")
     >>> clean = ["When Mary and John went to the store, John gave a drink to"]
     >>> corrupt = ["When Alice and Bob went to the store, Bob gave a drink to"]
-    >>> df = activation_patch(model, clean, corrupt, " Mary", " John", what="resid_pre")
-    >>> sorted(df.columns[:4]), len(df) == 2 * model.to_tokens(clean).shape[1]
-    (['component', 'direction', 'layer', 'method'], True)
+    >>> heads = activation_patch(model, clean, corrupt, " Mary", " John", what="heads", direction="noising")
+    >>> len(heads), list(heads.columns[:3])
+    (8, ['component', 'layer', 'head'])
+    >>> resid = activation_patch(model, clean, corrupt, " Mary", " John", what="resid_pre")
+    >>> len(resid) == model.cfg.n_layers * model.to_tokens(clean).shape[1]  # layer x position
+    True
 """
 
 from __future__ import annotations

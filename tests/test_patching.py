@@ -222,6 +222,66 @@ def test_activation_patching_matches_hf(twin, what, by_position, direction, unch
             assert df["query_heads"].iloc[0] == f"0-{group - 1}"
 
 
+@contextmanager
+def _eager_patterns(hf, store: dict, patch: tuple | None = None):
+    """Wrap the HF module's own eager attention: record each layer's pattern [batch head query key]
+    into `store`, or with patch = (layer, head, query slice, pattern), recompute that layer's
+    output with the head's pattern rows replaced (kv heads repeated for grouped-query models)."""
+    import sys
+
+    module = sys.modules[type(hf).__module__]
+    original = module.eager_attention_forward
+
+    def wrapped(attn, query, key, value, attention_mask, *args, **kwargs):
+        out, weights = original(attn, query, key, value, attention_mask, *args, **kwargs)
+        store[attn.layer_idx] = weights.detach().clone()
+        if patch is None or attn.layer_idx != patch[0]:
+            return out, weights
+        layer, head, rows, source = patch
+        weights = weights.clone()
+        weights[:, head, rows] = source[:, head, rows]
+        v = value.repeat_interleave(weights.shape[1] // value.shape[1], dim=1)
+        return (weights @ v).transpose(1, 2), weights
+
+    module.eager_attention_forward = wrapped
+    try:
+        yield
+    finally:
+        module.eager_attention_forward = original
+
+
+@pytest.mark.parametrize("direction", ["denoising", "noising"])
+@pytest.mark.parametrize("by_position", [False, True])
+def test_pattern_patching_matches_hf(twin, direction, by_position, unchanged):
+    from interp.patching import activation_patch
+
+    if twin.name not in ("gpt2", "llama"):
+        pytest.skip("the eager-attention wrapper reference is written for GPT-2 and Llama")
+    with unchanged(twin.model):
+        df = activation_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, what="pattern", direction=direction,
+                              by_position=by_position)
+    base, src = (twin.corrupted, twin.clean) if direction == "denoising" else (twin.clean, twin.corrupted)
+    source: dict = {}
+    with _eager_patterns(twin.hf, source):
+        twin.diff(src)
+    want = []
+    for row in df.itertuples():
+        rows = slice(None) if pd_na(row.pos) else slice(int(row.pos), int(row.pos) + 1)
+        with _eager_patterns(twin.hf, {}, (int(row.layer), int(row.head), rows, source[int(row.layer)])):
+            want.append(twin.diff(base))
+    want = torch.tensor(want, dtype=torch.float64)
+    got = torch.tensor(df["patched"].to_numpy(), dtype=torch.float64)
+    assert (want - twin.diff(base)).abs().max() > 1e-3, "no pattern patch changed the reference"
+    err = (got - want).abs().max().item()
+    assert err <= TOL, f"{twin.name} pattern {direction}: off by {err:.3g} from plain HF"
+
+
+def pd_na(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
 def test_pattern_refused_where_edits_do_not_reach(twin):
     from interp.errors import InterpError
     from interp.patching import activation_patch
