@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING
 
 from interp.arch import facts, norm_gain, param, softcap
 from interp.errors import InterpError, check_range
+from interp.inputs import count_prompts
 from interp.models import require_trained
 from interp.tokens import Token, token_id, token_ids, token_text  # noqa: F401  (token_id is re-exported)
 
@@ -138,7 +139,7 @@ def direct_logit_attribution(model, prompts: str | Sequence[str], target: Target
     _check_model(model, "direct logit attribution", allow_untrained)
     if neurons is not None:
         check_range("layer", neurons, model.cfg.n_layers, model.info.name)
-    n = 1 if isinstance(prompts, str) else len(prompts)
+    n = count_prompts(prompts)
     t_ids, f_ids = token_ids(model, target, n, "target"), token_ids(model, foil, n, "foil")
     acts = capture(model, prompts, names=_dla_hooks(model, neurons), prepend_bos=prepend_bos, keep_logits=True)
     positions = resolve_positions(acts.lengths, pos)
@@ -359,7 +360,7 @@ def logit_lens(model, prompts: str | Sequence[str], target: Targets | None = Non
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise InterpError(f"k {k!r} must be a positive integer (tokens per layer)")
     _check_model(model, "the logit lens", allow_untrained)
-    n = 1 if isinstance(prompts, str) else len(prompts)
+    n = count_prompts(prompts)
     t_ids = token_ids(model, target, n, "target")
     lens, _, names, pairs, _ = lens_logits(model, prompts, pos, allow_untrained, prepend_bos)
     probs = torch.softmax(lens.float(), -1)

@@ -293,6 +293,8 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
             directory not empty or not writable; a batch too large for the free memory.
     """
     out = Path(check_path(out, "out"))
+    if resume and force:
+        raise InterpError("--resume continues --out and --force clears it: pass one of them, not both")
     names, shard, limit = _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate, dtype)
     total, longest, digest = _scan(model, data, shard, limit)
     check_batch_memory(model, names, batch_size, longest)
@@ -408,22 +410,23 @@ def _resume(out: Path, settings: dict) -> dict | None:
     if not (out / INDEX).exists():
         if any(SHARD_FILE.match(p.name) for p in out.iterdir()):
             raise InterpError(f"cannot resume {str(out)!r}: its {INDEX} is missing, so its shards cannot be "
-                              "trusted; pass --force to start over")
+                              "trusted; run without --resume and with --force to start over")
         return None
     index = read_index(out)
     if "weights_sha256" not in index:
         raise InterpError(f"cannot resume {str(out)!r}: an older interp made it without a weights fingerprint; "
-                          "pass --force to start over")
+                          "run without --resume and with --force to start over")
     if index["weights_sha256"] != settings["weights_sha256"]:
         raise InterpError(f"cannot resume {str(out)!r}: it was made with other weights than this "
-                          f"{settings['model']} (weights fingerprint differs); use another --out or --force")
+                          f"{settings['model']} (weights fingerprint differs); use another --out, or --force "
+                          "without --resume")
     for key, want in settings.items():
         if key not in ("data_sha256", "weights_sha256") and index.get(key) != want:
             raise InterpError(f"cannot resume {str(out)!r}: it was made with {key}={index.get(key)!r}, "
                               f"not {want!r}; use another --out or the same settings")
     if index.get("data_sha256") != settings["data_sha256"]:
         raise InterpError(f"cannot resume {str(out)!r}: the data file's prompts changed since that run; "
-                          "use a new --out (or --force to start over)")
+                          "use a new --out (or --force without --resume to start over)")
     for stale in out.glob(".*.tmp"):  # a shard or index write that a crash cut short (older interp)
         stale.unlink()
     from interp.report.write import sweep_stale

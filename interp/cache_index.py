@@ -229,6 +229,9 @@ def merge_caches(dirs: Sequence[str | Path], out: str | Path) -> dict:
         raise InterpError(f"output {str(out)!r} is a file, not a directory: choose another --out")
     if out.is_dir() and any(SHARD_FILE.match(p.name) for p in out.iterdir()):
         raise InterpError(f"{str(out)!r} holds shards of its own: merge into a new or empty directory")
+    from interp.report.write import check_writable
+
+    check_writable(out / INDEX, FIX)
     merged = _merged(dirs, out)
     _write_merged(out, merged)
     return merged

@@ -48,6 +48,13 @@ def check_prompts(prompts, what: str = "prompt") -> list[str]:
     return prompts
 
 
+def count_prompts(prompts) -> int:
+    """How many prompts `prompts` holds (strings checked; a token tensor counts its rows)."""
+    if is_tokens(prompts):
+        return 1 if prompts.ndim <= 1 else int(prompts.shape[0])
+    return len(check_prompts(prompts))
+
+
 def is_tokens(value) -> bool:
     """Whether `value` is a torch tensor (then it must pass `check_tokens`)."""
     try:

@@ -39,6 +39,9 @@ def run(args) -> None:
         raise InterpError(f"--head {args.head} needs --layer: give the head's layer too")
     if args.top < 1:
         raise InterpError(f"--top {args.top} must be at least 1")
+    if args.reference and args.mode == "zero":
+        raise InterpError("--reference goes with --mode mean or resample; zero ablation uses no reference: "
+                          "drop --reference or add --mode mean")
     model = load_model(args)
     info = model.info
     if args.layer is not None:

@@ -60,7 +60,8 @@ def run(args) -> None:
         raise InterpError("--data is required: give a text file with one prompt per line (or --merge DIR ...)")
     shard = parse_shard(args.shard)
     if not Path(args.data).is_file():  # before the model loads: a typo should fail fast
-        raise InterpError(f"data file {args.data!r} does not exist: give a text file with one prompt per line")
+        what = "is a directory" if Path(args.data).is_dir() else "does not exist"
+        raise InterpError(f"data file {args.data!r} {what}: give a text file with one prompt per line")
     from interp.commands.common import load_model
 
     model = load_model(args)

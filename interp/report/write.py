@@ -73,6 +73,13 @@ def write_errors(path: str | Path, fix: str = "choose a writable location with -
         if e.errno in _WHY:
             raise unwritable(path, e, fix) from None
         raise
+    except InterpError:
+        raise
+    except Exception as e:  # a writer in another language (safetensors' Rust) reports the OS error as text
+        code = next((c for c in _WHY if os.strerror(c) in str(e)), None)
+        if code is None:
+            raise
+        raise unwritable(path, OSError(code, os.strerror(code)), fix) from None
 
 
 class Terminated(KeyboardInterrupt):
@@ -299,6 +306,7 @@ def check_page_target(path: str | Path, force: bool = False) -> Path:
     if path.exists() and not force and not written_by_interp(path):
         raise InterpError(f"{str(path)!r} exists and was not written by interp; pass --force to replace it "
                           "or choose another --out")
+    check_writable(path)
     return path
 
 
