@@ -170,7 +170,6 @@ def patterns(model, prompt, prepend_bos: bool | None = None) -> AttentionPattern
 
     from interp.activations import to_tokens
 
-    causal = is_causal(model)
     if isinstance(prompt, torch.Tensor) and prompt.ndim <= 1:
         from interp.inputs import check_tokens
         from interp.tokens import token_texts
@@ -182,6 +181,7 @@ def patterns(model, prompt, prepend_bos: bool | None = None) -> AttentionPattern
                           "loop over prompts")
     else:
         tokens, strs = to_tokens(model, prompt, prepend_bos)
+    causal = is_causal(model)
     found: dict = {}
     handles = [attention_module(model, L).register_forward_hook(_both_patterns(found, L, causal), with_kwargs=True)
                for L in range(model.cfg.n_layers)]

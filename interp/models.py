@@ -255,6 +255,8 @@ def _load_hf(name: str, source: str, location: str, device_map=None):
         transformers.logging.set_verbosity(verbosity)
         transformers.logging.enable_progress_bar()
     model.eval()
+    if source != "hub":
+        _check_float_checkpoint(name, location)
     _check_loaded(name, model, tokenizer)
     missing = tuple(sorted(set(report.get("missing_keys", ()))))
     return model, tokenizer, _untrained_parts(missing)
@@ -272,6 +274,24 @@ def _check_loaded(name: str, model, tokenizer) -> None:
         if p.is_floating_point() and not bool(torch.isfinite(p).all()):
             raise InterpError(f"model {name!r} has NaN or infinite weights in {pname}: the checkpoint is "
                               "damaged; re-download or re-convert it")
+
+
+def _check_float_checkpoint(name: str, location: str) -> None:
+    """Refuse integer or boolean weights in a directory's safetensors files (the loader would cast
+    them to float silently); reads only the files' JSON headers."""
+    import struct
+
+    for file in sorted(Path(location).glob("*.safetensors")) if Path(location).is_dir() else []:
+        try:
+            with open(file, "rb") as f:
+                header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        except (OSError, ValueError, struct.error, MemoryError):
+            continue  # unreadable headers are the loader's to report
+        for key, entry in header.items():
+            dtype = entry.get("dtype", "") if isinstance(entry, dict) else ""
+            if key.endswith((".weight", ".bias")) and dtype.startswith(("I", "U", "BOOL")):  # not position_ids
+                raise InterpError(f"model {name!r} stores {key} as {dtype} in {file.name}: interp analyses float "
+                                  "weights; convert the checkpoint to float32 (or pass its GGUF file)")
 
 
 def _check_hub(name: str) -> None:

@@ -142,6 +142,9 @@ def dirs(tmp_path_factory, tiny_dir):
     nan = copy("nan_weights")
     save_file({k: (v.fill_(float("nan")) if i == 0 else v) for i, (k, v) in enumerate(load_file(
         nan / "model.safetensors").items())}, nan / "model.safetensors", metadata={"format": "pt"})
+    ints = copy("int_weights")
+    save_file({k: (v.to(torch.int32) if k.endswith(".weight") and i == 1 else v) for i, (k, v) in enumerate(load_file(
+        ints / "model.safetensors").items())}, ints / "model.safetensors", metadata={"format": "pt"})
     (copy("corrupt") / "model.safetensors").write_bytes(b"\x00" * 64)
     (copy("bad_config") / "config.json").write_text("{not json")
     (copy("no_weights", drop=["model.safetensors"]))
@@ -235,7 +238,7 @@ for cmd, base in MODEL_CMDS.items():
     CLI.append((f"{cmd} model is a text file", base + ["-m", "{dirs}/notes.txt"], ["notes.txt"]))
     CLI.append((f"{cmd} model NUL byte", base + ["-m", "zoo\x002l"], ["NUL"]))
 
-for name, words in (("no_tokenizer", ["tokenizer"]), ("nan_weights", ["NaN"]), ("corrupt", ["could not load"]),
+for name, words in (("no_tokenizer", ["tokenizer"]), ("nan_weights", ["NaN"]), ("int_weights", ["I32", "float32"]), ("corrupt", ["could not load"]),
                     ("bad_config", ["could not load"]), ("no_weights", ["could not load"]),
                     ("empty_dir", ["config.json"]), ("garbage.gguf", ["garbage.gguf"])):
     for cmd in ("inspect", "attention", "sample", "ablate", "cache"):
