@@ -15,9 +15,15 @@ BUNDLE = "var CircuitsVis="
 
 
 def view_props(html: str) -> dict:
-    """{view id: props} of every deferred circuitsvis view in the HTML."""
-    return {m[1]: json.loads(m[2]) for m in re.finditer(r'<script type="application/json" id="([\w-]+)-props">(.*?)</script>',
-                                                        html, flags=re.S)}
+    """{view id: props} of every deferred circuitsvis view in the HTML, packed attention unpacked."""
+    from interp.report.bundle import unpack_attention
+
+    found = {m[1]: json.loads(m[2]) for m in re.finditer(r'<script type="application/json" id="([\w-]+)-props">(.*?)</script>',
+                                                         html, flags=re.S)}
+    for props in found.values():
+        if "packedAttention" in props:
+            props["attention"] = unpack_attention(props.pop("packedAttention"))
+    return found
 
 
 @pytest.fixture

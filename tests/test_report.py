@@ -158,6 +158,21 @@ def test_missing_bundle_is_one_line(monkeypatch, tmp_path, capsys, zoo2l):
     bundle.bundle_js.cache_clear()
 
 
+def test_packed_attention_round_trips():
+    import numpy as np
+
+    from interp.report.bundle import packed_attention, unpack_attention
+
+    rng = np.random.default_rng(0)
+    for causal in (True, False):
+        a = rng.random((3, 7, 7))
+        a = np.tril(a) if causal else a
+        a = a / a.sum(-1, keepdims=True)
+        back = np.array(unpack_attention(packed_attention(a.tolist(), causal)))
+        assert np.abs(back - a).max() <= 0.5 / 65535 + 1e-12
+        assert (back[:, ~np.tril(np.ones((7, 7), bool))] == 0).all() if causal else True
+
+
 def test_bundle_has_no_closing_script_tag():
     from interp.report.bundle import bundle_js
 
@@ -278,7 +293,8 @@ def test_notebook_figure(zoo2l, tmp_path, unchanged):
     assert "CircuitsVis" not in repr(fig) and len(repr(fig)) < 300
     views = re.findall(r'<div id="(attn-\w+-layer-\d+)" class="cv-view"', html)
     assert len(views) == 1 and views[0].endswith("-layer-1")  # the chosen layer's view, with data
-    assert len(json.loads(re.search(views[0] + r'-props">(.*?)</script>', html)[1])["attention"]) == zoo2l.cfg.n_heads
+    props = json.loads(re.search(views[0] + r'-props">(.*?)</script>', html)[1])
+    assert props["packedAttention"]["heads"] == zoo2l.cfg.n_heads and "attention" not in props  # a third the size
     page = open(fig.save(tmp_path / "f.html")).read()
     assert page.count('id="circuitsvis-bundle"') == 1 and external_refs(page) == []
     with pytest.raises(InterpError, match="layer 5 out of range"):

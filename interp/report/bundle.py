@@ -35,14 +35,19 @@ _ID = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 _ELEMENTS = ("AttentionHeads", "AttentionPattern", "AttentionPatterns", "ColoredTokens", "TopkTokens")
 _REINSTALL = "pip install --force-reinstall 'circuitsvis>=1.43.3,<1.44'"
 
-# Renders the deferred views inside `root` that have not drawn, or drew into a 0x0 canvas.
+# Renders the deferred views inside `root` that have not drawn, or drew into a 0x0 canvas;
+# `__cvUnpack` turns packed attention (`packed_attention`) back into nested arrays first.
 _DRAW = """<script>
+function __cvUnpack(p){var k=p.packedAttention;if(!k){return p;}var b=atob(k.data),o=0,out=[];
+ for(var h=0;h<k.heads;h++){var m=[];for(var i=0;i<k.n;i++){var r=[];for(var j=0;j<k.n;j++){
+  if(k.causal&&j>i){r.push(0);}else{r.push((b.charCodeAt(o)|(b.charCodeAt(o+1)<<8))/65535);o+=2;}}m.push(r);}out.push(m);}
+ delete p.packedAttention;p.attention=out;return p;}
 function __cvDraw(root){if(!window.CircuitsVis){return;}root.querySelectorAll('.cv-view[data-cv]').forEach(function(v){
  var blank=[].some.call(v.querySelectorAll('canvas'),function(c){return !c.width||!c.height;});
  if(v.dataset.drawn&&!blank){return;}
  if(v.dataset.drawn){var fresh=v.cloneNode(false);v.replaceWith(fresh);v=fresh;}
  v.dataset.drawn='1';
- var props=JSON.parse(document.getElementById(v.id+'-props').textContent);
+ var props=__cvUnpack(JSON.parse(document.getElementById(v.id+'-props').textContent));
  CircuitsVis.render(v.id,CircuitsVis[v.dataset.cv],props);});}
 </script>"""
 
@@ -82,6 +87,35 @@ def bundle_tag() -> str:
 def draw_script() -> str:
     """`__cvDraw` alone (a notebook cell whose page got the bundle from an earlier cell)."""
     return _DRAW
+
+
+def packed_attention(attention, causal: bool) -> dict:
+    """Attention [head][query][key] (values in 0-1) as base64 of little-endian uint16 (1/65535
+    steps), only key <= query when `causal`: about a third of the JSON text's size. A deferred
+    view's props carry it as `packedAttention`; `__cvDraw` unpacks it into `attention`."""
+    import base64
+
+    import numpy as np
+
+    arr = np.clip(np.asarray(attention, dtype=np.float64), 0.0, 1.0)
+    n = arr.shape[-1]
+    keep = np.tril(np.ones((n, n), dtype=bool)) if causal else np.ones((n, n), dtype=bool)
+    values = np.rint(arr[:, keep] * 65535).astype("<u2")  # head, kept cells in row-major order
+    return {"heads": int(arr.shape[0]), "n": int(n), "causal": bool(causal),
+            "data": base64.b64encode(values.tobytes()).decode("ascii")}
+
+
+def unpack_attention(packed: dict) -> list:
+    """The nested [head][query][key] lists back from `packed_attention` (what `__cvUnpack` does)."""
+    import base64
+
+    import numpy as np
+
+    n, heads = packed["n"], packed["heads"]
+    keep = np.tril(np.ones((n, n), dtype=bool)) if packed["causal"] else np.ones((n, n), dtype=bool)
+    out = np.zeros((heads, n, n))
+    out[:, keep] = np.frombuffer(base64.b64decode(packed["data"]), dtype="<u2").reshape(heads, -1) / 65535
+    return out.tolist()
 
 
 def props_json(props: dict) -> str:

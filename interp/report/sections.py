@@ -19,7 +19,7 @@ from __future__ import annotations
 import pandas as pd
 
 from interp.report import plots
-from interp.report.bundle import deferred_call
+from interp.report.bundle import deferred_call, packed_attention
 from interp.report.html import Section, esc, figure, picker, table, tokens_strip
 
 _BUDGET = 1_400_000  # bytes of attention JSON per page (the bundle adds 1.3 MB)
@@ -82,10 +82,13 @@ def _fit(attn: pd.DataFrame, n_pos: int) -> tuple[dict[int, list], str]:
     return arrays, note
 
 
-def attention_views(attn: pd.DataFrame, tokens: list[str], causal: bool = True, prefix: str = "attn") -> tuple[str, str]:
-    """(HTML with one circuitsvis AttentionHeads view per layer and a layer picker, note)."""
+def attention_views(attn: pd.DataFrame, tokens: list[str], causal: bool = True, prefix: str = "attn",
+                    packed: bool = False) -> tuple[str, str]:
+    """(HTML with one circuitsvis AttentionHeads view per layer and a layer picker, note);
+    `packed` sends the patterns as `bundle.packed_attention` (notebook cells: a third the size)."""
     arrays, note = _fit(attn, len(tokens))
-    panels = [deferred_call("AttentionHeads", {"attention": a, "tokens": tokens, "maskUpperTri": causal,
+    data = (lambda a: {"packedAttention": packed_attention(a, causal)}) if packed else (lambda a: {"attention": a})
+    panels = [deferred_call("AttentionHeads", {**data(a), "tokens": tokens, "maskUpperTri": causal,
                                                "attentionHeadNames": [f"L{layer}H{h}" for h in range(len(a))]},
                             f"{prefix}-layer-{layer}") for layer, a in arrays.items()]
     return picker(prefix, [f"layer {layer}" for layer in arrays], panels), note

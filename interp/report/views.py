@@ -47,7 +47,7 @@ def attention_view(attn: pd.DataFrame, tokens: list[str], causal: bool, title: s
     import uuid
 
     _need(attn, ("layer", "head", "query", "key", "value"), "attention")
-    views, note = sections.attention_views(attn, tokens, causal, prefix=f"attn-{uuid.uuid4().hex[:8]}")
+    views, note = sections.attention_views(attn, tokens, causal, prefix=f"attn-{uuid.uuid4().hex[:8]}", packed=True)
     note_html = f'<p class="note">{esc(note)}</p>' if note else ""
     layers = sorted(int(x) for x in attn["layer"].unique())
     summary = (f"Attention: layers {layers[0]}-{layers[-1]} x {attn['head'].nunique()} heads, "
