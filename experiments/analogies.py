@@ -152,7 +152,7 @@ def main(cfg: Config) -> dict:
     extra = _baseline_findings(rep, cfg, base, pairs, matrix, sim)
     headline["summary"] += "; " + extra.pop("summary_baselines")
     headline.update(extra)
-    rep.write(cfg.out, config_dict(cfg, names), headline)
+    rep.write(cfg.out, config_dict(cfg, names if len(names) > 1 else names[0]), headline)
     return headline
 
 
