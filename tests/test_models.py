@@ -76,7 +76,10 @@ def test_minilm_untrained_head_is_detected_from_the_loading_report():
     assert not model.info.trained
     assert any(p.startswith("cls.predictions") for p in model.info.untrained_parts)
     with pytest.raises(InterpError, match="allow_untrained"):
-        require_trained(model, "logit lens")
+        require_trained(model, "logit lens", allow_untrained=False)  # the caller has the override
+    with pytest.raises(InterpError, match="use a model with a trained unembedding") as e:
+        require_trained(model, "head ablation")  # no override: no flag suggested
+    assert "allow" not in str(e.value)
     require_trained(model, "logit lens", allow_untrained=True)
 
 
