@@ -38,7 +38,7 @@ from interp.errors import InterpError
 from interp.report.notebook import View, bundle, bundle_mode, reset
 from interp.report.views import dla_view, lens_view, patching_view, sweep_view
 
-__all__ = ["attention", "dla", "sweep", "lens", "patching", "bundle", "bundle_mode", "reset", "View"]
+__all__ = ["View", "attention", "bundle", "bundle_mode", "dla", "lens", "patching", "reset", "sweep"]
 
 _PATTERN = re.compile(r"^blocks\.(\d+)\.attn\.hook_pattern$")
 

@@ -50,9 +50,8 @@ def test_attention_from_a_patched_run_matches_the_run(zoo2l, fresh_notebook, unc
         return z
 
     tokens = interp.capture(zoo2l, PROMPT, names="blocks.0.attn.hook_pattern").tokens[0]
-    with unchanged(zoo2l):
-        with zoo2l.hooks(fwd_hooks=[("blocks.0.attn.hook_z", zero)]):
-            _, cache = zoo2l.run_with_cache(PROMPT, names_filter=lambda n: n.endswith("hook_pattern"))
+    with unchanged(zoo2l), zoo2l.hooks(fwd_hooks=[("blocks.0.attn.hook_z", zero)]):
+        _, cache = zoo2l.run_with_cache(PROMPT, names_filter=lambda n: n.endswith("hook_pattern"))
     _, clean = zoo2l.run_with_cache(PROMPT, names_filter=lambda n: n.endswith("hook_pattern"))
     view = display.attention(cache, tokens=tokens, layer=1)
     props = list(view_props(view._repr_html_()).values())
@@ -60,7 +59,8 @@ def test_attention_from_a_patched_run_matches_the_run(zoo2l, fresh_notebook, unc
     got = props[0]["attention"]
     want = cache["blocks.1.attn.hook_pattern"][0]
     assert len(got) == zoo2l.cfg.n_heads
-    assert max(abs(g - w) for h in range(len(got)) for g, w in zip(sum(got[h], []), want[h].flatten().tolist())) < 6e-4
+    assert max(abs(g - w) for h in range(len(got)) for row, wrow in zip(got[h], want[h].tolist())
+               for g, w in zip(row, wrow)) < 6e-4
     moved = (want - clean["blocks.1.attn.hook_pattern"][0]).abs().max().item()
     assert moved > 1e-3  # the patched run's layer 1 differs from the clean one, and the view has the patched one
 
@@ -72,7 +72,9 @@ def test_attention_from_capture_and_from_model_agree(zoo2l, fresh_notebook):
     acts = interp.capture(zoo2l, PROMPT, names="*hook_pattern")
     a = view_props(display.attention(acts)._repr_html_())
     b = view_props(display.attention(zoo2l, PROMPT)._repr_html_())
-    strip = lambda d: [(p["tokens"], p["attention"]) for _, p in sorted((k.rsplit("-layer-", 1)[1], v) for k, v in d.items())]  # noqa: E731
+    def strip(d):
+        return [(p["tokens"], p["attention"]) for _, p in sorted((k.rsplit("-layer-", 1)[1], v) for k, v in d.items())]
+
     assert len(a) == zoo2l.cfg.n_layers and strip(a) == strip(b)
     assert repr(display.attention(acts)).startswith("Attention: layers 0-1 x 4 heads, 15 tokens ['<|endoftext|>', 'When'")
 
