@@ -220,7 +220,7 @@ def patch_cells(model, base: Tensor, source: dict, pair: Pair, what: str, todo: 
     B = base.shape[0]
     per = max(1, _TOKENS_PER_FORWARD // base.numel())
     inputs, _, logits = record_inputs(model, base)
-    _check_replay(model, inputs, pair, base, logits)
+    check_replay(model, inputs, pair, base, logits)
     out = torch.empty(len(todo), B)
     chunks = [(l, [i for i, c in enumerate(todo) if c[0] == l]) for l in range(model.cfg.n_layers)]
     with bar(len(todo), f"patching {what}", unit="patch") as progress, torch.no_grad():
@@ -229,12 +229,12 @@ def patch_cells(model, base: Tensor, source: dict, pair: Pair, what: str, todo: 
                 chunk = rows[start:start + per]
                 items = [(i, index(what, *todo[j][1:])) for i, j in enumerate(chunk)]
                 with model.hooks(fwd_hooks=[(hook_name(what, l), _setter(items, source[hook_name(what, l)], B))]):
-                    out[chunk] = _downstream(model, inputs, l, len(chunk), base, pair).reshape(len(chunk), B).cpu()
+                    out[chunk] = downstream(model, inputs, l, len(chunk), base, pair).reshape(len(chunk), B).cpu()
                 progress.update(len(chunk))
     return out
 
 
-def _downstream(model, inputs, layer: int, n: int, base: Tensor, pair: Pair) -> Tensor:
+def downstream(model, inputs, layer: int, n: int, base: Tensor, pair: Pair) -> Tensor:
     """Metric [n * batch] of n stacked copies of the base run, replaying blocks layer..L-1."""
     from interp.blocks import final_logits, run_blocks
 
@@ -247,12 +247,12 @@ def _downstream(model, inputs, layer: int, n: int, base: Tensor, pair: Pair) -> 
     return read(pair.metric, final_logits(model, x), base, pair.last, base.shape[0])
 
 
-def _check_replay(model, inputs, pair: Pair, base: Tensor, logits: Tensor) -> None:
+def check_replay(model, inputs, pair: Pair, base: Tensor, logits: Tensor) -> None:
     """Replaying the last block must give the bridge's own metric (a guard against a block whose
     recorded inputs do not suffice)."""
     with torch.no_grad():
         want = read(pair.metric, logits, base, pair.last, base.shape[0])
-        got = _downstream(model, inputs, model.cfg.n_layers - 1, 1, base, pair)
+        got = downstream(model, inputs, model.cfg.n_layers - 1, 1, base, pair)
     err = (want - got).abs().max().item()
     if not err <= 1e-3 * max(1.0, want.abs().max().item()):
         raise RuntimeError(f"replaying the last block disagrees with the bridge by {err:.2g}; report this as a bug")

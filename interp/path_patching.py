@@ -42,7 +42,7 @@ import torch
 from torch import Tensor
 
 from interp.errors import InterpError, check_range, model_name
-from interp.patching import Pair, cache, check_target, n_heads_of, prepare, read
+from interp.patching import Pair, cache, check_replay, check_target, downstream, n_heads_of, prepare, read
 from interp.progress import bar
 
 Component = Literal["q", "k", "v", "logits"]
@@ -76,8 +76,7 @@ def path_patch(model, clean, corrupted, target=None, foil=None, receivers="logit
     runs = {"clean": cache(model, pair.clean, z_names), "corrupted": cache(model, pair.corrupted, z_names)}
     base_name, src_name = ("corrupted", "clean") if direction == "denoising" else ("clean", "corrupted")
     base = getattr(pair, base_name)
-    values = torch.cat([_chunk(model, base, runs[base_name], runs[src_name], pair, chunk, receivers, component)
-                        for chunk in _chunks(sets, base, model, component)], dim=0)
+    values = _sweep(model, base, runs[base_name], runs[src_name], pair, sets, receivers, component)
     ends = {k: read(pair.metric, r["logits"], getattr(pair, k), pair.last, len(pair.last)).mean().item()
             for k, r in runs.items()}
     return _table(sets, values, receivers, component, direction, ends)
@@ -112,30 +111,47 @@ def _sender_sets(model, senders, receivers) -> list[list[tuple[int, int]]]:
     return sets
 
 
-def _chunks(sets, base: Tensor, model, component: str):
-    per = max(1, _TOKENS_PER_FORWARD // base.numel())
-    with bar(len(sets), f"path patching to {component}", unit="sender") as progress:
-        for start in range(0, len(sets), per):
-            yield sets[start:start + per]
-            progress.update(min(per, len(sets) - start))
-
-
-def _chunk(model, base: Tensor, base_run: dict, src_run: dict, pair: Pair, sets: list, receivers,
+def _sweep(model, base: Tensor, base_run: dict, src_run: dict, pair: Pair, sets: list, receivers,
            component: str) -> Tensor:
-    """Metric [set batch] for one chunk of sender sets (copies stacked along the batch)."""
-    B, n = base.shape[0], len(sets)
-    tokens = base.repeat(n, 1)
-    freeze = [(f"blocks.{l}.attn.hook_z", _frozen(l, sets, base_run, src_run, B)) for l in range(model.cfg.n_layers)]
-    with torch.no_grad():
-        if receivers == "logits":
-            logits = model.run_with_hooks(tokens, fwd_hooks=freeze)
-        else:
-            names = sorted({f"blocks.{l}.attn.hook_{component}" for l, _ in receivers})
-            recorded: dict = {}
-            model.run_with_hooks(tokens, fwd_hooks=freeze + [(n_, _recorder(recorded, n_)) for n_ in names])
-            logits = model.run_with_hooks(tokens, fwd_hooks=[(n_, _receiver(recorded[n_], n_, receivers))
-                                                             for n_ in names])
-        return read(pair.metric, logits, base, pair.last, B).reshape(n, B).cpu()
+    """Metric [set batch]. Downstream only: one base forward records every block's inputs, and
+    the sets whose lowest sender is in layer l replay blocks l..L-1 (run 2) and, for q/k/v
+    receivers, blocks r..L-1 from the lowest receiver layer r (run 3), copies stacked."""
+    from interp.blocks import record_inputs
+
+    B = base.shape[0]
+    inputs, _, logits = record_inputs(model, base)
+    check_replay(model, inputs, pair, base, logits)
+    per = max(1, _TOKENS_PER_FORWARD // base.numel())
+    out = torch.empty(len(sets), B)
+    with bar(len(sets), f"path patching to {component}", unit="sender") as progress, torch.no_grad():
+        for first in sorted({min(l for l, _ in heads) for heads in sets}):
+            rows = [i for i, heads in enumerate(sets) if min(l for l, _ in heads) == first]
+            for start in range(0, len(rows), per):
+                chunk = rows[start:start + per]
+                out[chunk] = _chunk(model, inputs, first, base, base_run, src_run, pair, [sets[i] for i in chunk],
+                                    receivers, component).reshape(len(chunk), B).cpu()
+                progress.update(len(chunk))
+    return out
+
+
+def _chunk(model, inputs, first: int, base: Tensor, base_run: dict, src_run: dict, pair: Pair, sets: list,
+           receivers, component: str) -> Tensor:
+    """Metric [n * batch] for n sender sets whose lowest sender is in layer `first`."""
+    n = len(sets)
+    freeze = [(f"blocks.{l}.attn.hook_z", _frozen(l, sets, base_run, src_run, base.shape[0]))
+              for l in range(first, model.cfg.n_layers)]
+    if receivers == "logits":
+        with model.hooks(fwd_hooks=freeze):
+            return downstream(model, inputs, first, n, base, pair)
+    names = sorted({f"blocks.{l}.attn.hook_{component}" for l, _ in receivers if l > first})
+    if not names:  # every receiver reads the residual before the senders write to it
+        return downstream(model, inputs, model.cfg.n_layers - 1, n, base, pair)
+    recorded: dict = {}
+    with model.hooks(fwd_hooks=freeze + [(name, _recorder(recorded, name)) for name in names]):
+        downstream(model, inputs, first, n, base, pair)
+    low = min(int(name.split(".")[1]) for name in names)
+    with model.hooks(fwd_hooks=[(name, _receiver(recorded[name], name, receivers)) for name in names]):
+        return downstream(model, inputs, low, n, base, pair)
 
 
 def _frozen(layer: int, sets: list, base_run: dict, src_run: dict, B: int):

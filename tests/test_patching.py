@@ -335,7 +335,7 @@ def test_path_patching_matches_two_pass(twin, comp, direction, unchanged):
     from interp.patching import n_heads_of
 
     receivers = "logits" if comp == "logits" else [(1, h) for h in range(n_heads_of(twin.model, comp))]
-    senders = [(0, 0), (0, 3), [(0, 1), (0, 2)], [(0, h) for h in range(4)]]
+    senders = [(0, 0), (0, 3), [(0, 1), (0, 2)], [(0, h) for h in range(4)], (1, 2), [(0, 1), (1, 3)]]
     with unchanged(twin.model):
         df = path_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, receivers=receivers, component=comp,
                         senders=senders, direction=direction)
