@@ -256,13 +256,13 @@ def _load_hf(name: str, source: str, location: str, device_map=None):
         transformers.logging.enable_progress_bar()
     model.eval()
     if source != "hub":
-        _check_float_checkpoint(name, location)
-    _check_loaded(name, model, tokenizer)
+        check_checkpoint(name, location)
+    check_loaded(name, model, tokenizer)
     missing = tuple(sorted(set(report.get("missing_keys", ()))))
     return model, tokenizer, _untrained_parts(missing)
 
 
-def _check_loaded(name: str, model, tokenizer) -> None:
+def check_loaded(name: str, model, tokenizer) -> None:
     """Refuse, in one line, a model directory whose tokenizer encodes text to nothing (its
     tokenizer files are missing) or whose weights hold NaN or infinity."""
     import torch
@@ -276,7 +276,7 @@ def _check_loaded(name: str, model, tokenizer) -> None:
                               "damaged; re-download or re-convert it")
 
 
-def _check_float_checkpoint(name: str, location: str) -> None:
+def check_checkpoint(name: str, location: str) -> None:
     """Refuse integer or boolean weights in a directory's safetensors files (the loader would cast
     them to float silently); reads only the files' JSON headers."""
     import struct

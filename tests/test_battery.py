@@ -328,6 +328,10 @@ CLI += [
     ("zoo evaluate hub name", ["zoo", "evaluate", "gpt2"], ["gpt2"]),
     ("zoo evaluate non-zoo dir", ["zoo", "evaluate", "{dirs}/empty_dir"], ["config.json"]),
     ("zoo evaluate missing", ["zoo", "evaluate", "{tmp}/none"], ["does not exist"]),
+    ("zoo evaluate corrupt weights", ["zoo", "evaluate", "{dirs}/corrupt"], ["corrupt"]),
+    ("zoo evaluate NaN weights", ["zoo", "evaluate", "{dirs}/nan_weights", "--n", "1"], ["NaN"]),
+    ("zoo evaluate no tokenizer", ["zoo", "evaluate", "{dirs}/no_tokenizer", "--n", "1"], ["tokenizer"]),
+    ("zoo evaluate unknown name", ["zoo", "evaluate", "zoo-3l"], ["zoo-3l"]),
     ("unknown subcommand", ["frobnicate"], ["invalid choice"]),
     ("unknown flag", ["inspect", "--frobnicate"], ["unrecognized"]),
 ]
@@ -556,6 +560,24 @@ def test_cli_fake_full_disk(argv, dirs, place, capsys, monkeypatch):
     if "cache" in argv:  # the prepared output directory stays, empty
         assert after.pop("c") == (-1, 0) and not list((place / "c").iterdir())
     assert after == before
+
+
+def test_cache_index_write_on_a_full_disk(place, dirs, capsys, monkeypatch):
+    import interp.report.write as W
+
+    real = W._place
+
+    def place_file(tmp, path, replace):
+        if path.name == "index.json":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real(tmp, path, replace)
+
+    monkeypatch.setattr(W, "_place", place_file)
+    _check_refused(_cache([], place / "c", dirs), ["disk is full"], capsys, dirs)
+    left = sorted(p.name for p in (place / "c").iterdir())
+    assert left == ["shard-00000.safetensors"], left  # a whole shard, no temporary; --force starts over
+    monkeypatch.setattr(W, "_place", real)
+    _check_refused(_cache(["--resume"], place / "c", dirs), ["index.json is missing"], capsys, dirs)
 
 
 def test_report_full_disk_keeps_the_old_report(place, monkeypatch, capsys):

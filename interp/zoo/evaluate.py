@@ -30,14 +30,17 @@ EVAL_SEED = 10_000  # never used as a training seed
 def _hf(model_dir):
     """The zoo model in `model_dir` and its tokenizer; one line if it is not a complete GPT-2 zoo model."""
     import transformers
+    from safetensors import SafetensorError
     from transformers import AutoTokenizer, GPT2LMHeadModel
 
     from interp.errors import InterpError
+    from interp.models import check_checkpoint, check_loaded
 
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
     try:
+        check_checkpoint(str(model_dir), str(model_dir))
         model, report = GPT2LMHeadModel.from_pretrained(model_dir, attn_implementation="eager",
                                                         output_loading_info=True, local_files_only=True)
         if report.get("missing_keys"):
@@ -45,7 +48,8 @@ def _hf(model_dir):
                               f"{len(report['missing_keys'])} GPT-2 weights (e.g. {sorted(report['missing_keys'])[0]}), "
                               "which would be random")
         tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    except (OSError, ValueError, RuntimeError, KeyError) as e:
+        check_loaded(str(model_dir), model, tokenizer)
+    except (OSError, ValueError, RuntimeError, KeyError, SafetensorError) as e:
         if isinstance(e, InterpError):
             raise
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
