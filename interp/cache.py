@@ -49,6 +49,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -56,14 +57,35 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, atomic_write, merge_caches,
-                                open_cache, read_index, save_index, sha256_file)
+from interp.cache_index import (
+    ATTN_HOOKS,
+    FORMAT,
+    INDEX,
+    SHARD_FILE,
+    Cache,
+    atomic_write,
+    merge_caches,
+    open_cache,
+    read_index,
+    save_index,
+    sha256_file,
+)
 from interp.errors import InterpError, model_name
 from interp.paths import check_path
 
 DTYPES = ("float32", "float16", "bfloat16")
-__all__ = ["cache_file", "open_cache", "merge_caches", "Cache", "measure_stream", "parse_shard", "read_lines",
-           "batch_bytes", "check_batch_memory", "available_bytes"]
+__all__ = [
+    "Cache",
+    "available_bytes",
+    "batch_bytes",
+    "cache_file",
+    "check_batch_memory",
+    "measure_stream",
+    "merge_caches",
+    "open_cache",
+    "parse_shard",
+    "read_lines",
+]
 
 
 # ------------------------------------------------------------------ input
@@ -370,7 +392,7 @@ def _write_shard(model, out: Path, index: dict, group, names, limit, batch_size:
                "offsets": torch.tensor([0, *lengths], dtype=torch.long).cumsum(0)}
     tensors.update({n: torch.cat(parts.pop(n)).contiguous() for n in names})
     file = f"shard-{_next_number(index):05d}.safetensors"
-    atomic_write(out / file, lambda tmp: save_file(tensors, tmp))  # straight to disk: no second copy in memory
+    atomic_write(out / file, functools.partial(save_file, tensors))  # straight to disk: no second copy in memory
     del tensors
     digest = sha256_file(out / file)
     index["shards"].append({"file": file, "sha256": digest, "lines": [num for num, _ in group], "lengths": lengths})

@@ -15,8 +15,6 @@ from a cache after the device check (the wrapper still runs `check_device`, like
 from __future__ import annotations
 
 import errno
-import json
-import math
 import os
 import shutil
 import signal
@@ -77,11 +75,11 @@ def _mount(path: Path, options: str) -> bool:
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
         return False
     return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                          capture_output=True).returncode == 0
+                          capture_output=True, check=False).returncode == 0
 
 
 def _umount(path: Path) -> None:
-    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+    subprocess.run(["umount", "-l", str(path)], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -499,7 +497,7 @@ def test_fake_full_disk_is_one_line_and_leaves_nothing(writer, tmp_path, monkeyp
     (tmp_path / "data.txt").write_text("The king ruled.\nThe queen ruled.\n")
     root = tmp_path / "out"
     root.mkdir()
-    fn, dest = _writers(model, tmp_path / "data.txt")[writer]
+    fn, _ = _writers(model, tmp_path / "data.txt")[writer]
     _fake_full(monkeypatch)
     with pytest.raises(InterpError, match="disk is full") as e:
         fn(root)
@@ -515,7 +513,7 @@ def test_real_full_disk(writer, full_dir, tmp_path):
     root = full_dir / writer.replace(" ", "_")
     (tmp_path / "data.txt").write_text("The king ruled.\nThe queen ruled.\n" * 20)
     before = _tree(full_dir)
-    fn, dest = _writers(model, tmp_path / "data.txt")[writer]
+    fn, _ = _writers(model, tmp_path / "data.txt")[writer]
     try:
         root.mkdir()
     except OSError:
@@ -591,11 +589,10 @@ def test_concurrent_writers_to_one_new_dir(tmp_path):
     from interp.report.write import atomic_dir
 
     out = tmp_path / "r"
-    with pytest.raises(InterpError, match="another process"):
-        with atomic_dir(out) as first:
-            (first / "index.html").write_text("first")
-            with atomic_dir(out) as second:
-                (second / "index.html").write_text("second")
+    with pytest.raises(InterpError, match="another process"), atomic_dir(out) as first:
+        (first / "index.html").write_text("first")
+        with atomic_dir(out) as second:
+            (second / "index.html").write_text("second")
     assert (out / "index.html").read_text() == "second"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r"]
 
@@ -614,25 +611,19 @@ def test_concurrent_writers_to_one_new_file(tmp_path):
     assert out.read_text() == "second" and [p.name for p in tmp_path.iterdir()] == ["p.html"]
 
 
-def test_concurrent_pages_to_one_new_path(tmp_path):
-    from interp.report.write import atomic_file
+def test_concurrent_pages_to_one_new_path(tmp_path, monkeypatch):
+    import interp.report.write as W
 
     out = tmp_path / "a.html"
+    real = W._place
+
+    def meanwhile(tmp, path, replace):  # another interp writes the same new page first
+        path.write_text(f"<html>{W.GENERATOR}other")
+        real(tmp, path, replace)
+
+    monkeypatch.setattr(W, "_place", meanwhile)
     with pytest.raises(InterpError, match="already exists"):
-        import interp.report.write as W
-
-        real = W._place
-
-        def race(tmp, path, replace):
-            real_text = "<html><meta name=\"generator\" content=\"interp\">other"
-            path.write_text(real_text)
-            real(tmp, path, replace)
-
-        W._place, saved = race, W._place
-        try:
-            atomic_file(out, "<p>mine</p>")
-        finally:
-            W._place = saved
+        W.atomic_file(out, "<p>mine</p>")
     assert "other" in out.read_text() and [p.name for p in tmp_path.iterdir()] == ["a.html"]
 
 
@@ -750,7 +741,8 @@ def test_crash_during_forced_replace_never_loses_the_report(at, tmp_path):
     out.mkdir()
     (out / "index.html").write_text("old")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    rc = subprocess.run([sys.executable, "-c", _CRASH, str(out), at], env=env, capture_output=True).returncode
+    rc = subprocess.run([sys.executable, "-c", _CRASH, str(out), at], env=env, capture_output=True,
+                        check=False).returncode
     assert rc == 9
     sweep_stale(tmp_path)  # what the next write beside it does
     assert (out / "index.html").read_text() in ("old", "new")
@@ -973,7 +965,7 @@ def _help(cmd: str) -> str:
 
 @enc
 def test_encoder_report_does_not_present_random_head_findings(place, capsys):
-    code, out, lines = _run_cli(["report", "-m", ENC, "-p", "the king ruled", "--out", place / "r"], capsys)
+    code, _, lines = _run_cli(["report", "-m", ENC, "-p", "the king ruled", "--out", place / "r"], capsys)
     assert code == 0 and len(lines) <= 2, lines
     readme = (place / "r" / "README.md").read_text()
     ablation = readme.split("## Head ablation", 1)[1].split("\n## ", 1)[0]

@@ -13,11 +13,11 @@ import math
 import pytest
 
 hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from interp.cli import main  # noqa: E402
-from interp.errors import InterpError  # noqa: E402
+from interp.cli import main
+from interp.errors import InterpError
 
 FAST = settings(max_examples=40, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
@@ -120,7 +120,7 @@ def _cli(capsys, argv, slow_ok: bool = True):
         code = main(argv)
     except SystemExit as e:
         code = e.code
-    out, err = capsys.readouterr()
+    _, err = capsys.readouterr()
     assert code in (0, 2), (argv, code, err[-400:])
     assert "Traceback" not in err
     if code == 2:

@@ -304,8 +304,8 @@ def check_page_target(path: str | Path, force: bool = False) -> Path:
     if path.is_dir():
         raise InterpError(f"output {str(path)!r} is a directory; give a file name such as attention.html")
     if path.exists() and not force and not written_by_interp(path):
-        raise InterpError(f"{str(path)!r} exists and was not written by interp; pass --force to replace it "
-                          "or choose another --out")
+        raise InterpError(f"{str(path)!r} exists and was not written by interp; pass --force (force=True) to "
+                          "replace it or choose another --out")
     check_writable(path)
     return path
 
