@@ -16,7 +16,10 @@ an offsets tensor (the format, reading and merging are in `interp.cache_index`; 
 Memory stays flat however long the input: lines are streamed and at most one shard's activations
 are held. Each shard is written to a temporary file and renamed into place, then `index.json`
 is rewritten the same way, so an interrupted run continues with `resume=True` (CLI `--resume`)
-after its last complete shard, skipping the prompts already written. The input is checked first
+after its last complete shard, skipping the prompts already written (a resume refuses a model with
+other weights under the same name: the index keeps a fingerprint of the config and a sample of
+the weights; shards that are corrupt, or that no index names, are deleted and computed again;
+a directory whose index is gone is refused). The input is checked first
 (UTF-8, not empty, every prompt fits the context unless truncated, the batch fits in memory), so
 a bad input is refused before anything is written. `open_cache(dir)` memory-maps the shards
 lazily and verifies each one's checksum the first time it is opened.

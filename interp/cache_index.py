@@ -7,7 +7,8 @@ their line numbers; a per-position hook is one tensor [n_tokens, ...]; an attent
 (`hook_pattern`, `hook_attn_scores`: [head, query, key] per prompt) is one 1-D tensor of the
 prompts' flattened patterns, back to back. No padding is stored.
 
-`index.json` holds the settings (model, hooks, per-hook shapes, dtype, slice, interp version)
+`index.json` holds the settings (model, weights fingerprint, hooks, per-hook shapes, dtype, slice,
+interp version)
 and, per shard, its file name, SHA-256, line numbers and prompt lengths. A merged index
 (`merge_caches`) adds `sources`, the slice directories relative to it, and each shard says
 which source it lives in. Shard files are only ever named `shard-NNNNN.safetensors` inside the
