@@ -146,10 +146,12 @@ def main(cfg: Config) -> dict:
     sim = rep.table("similarity", pd.concat([similarity_rows(n, models[n]) for n in names]),
                     ["model", "benchmark", "embedding"]) if sim_ok else None
     wrong = scores.questions[(scores.questions.skipped == "") & ~scores.questions.correct]
+    wrong = wrong.drop_duplicates(["a", "b", "c"])  # the capital sections repeat some questions
     ex = wrong.groupby("section", sort=False).head(cfg.n_examples)[["section", "line", "a", "b", "c", "expected", "predicted"]]
     ex = rep.table("wrong_examples", ex, ["section", "line"])
     headline = _findings(rep, cfg, secs, reasons, ex)
     extra = _baseline_findings(rep, cfg, base, pairs, matrix, sim)
+    rep.findings.append(_caveats(models))
     headline["summary"] += "; " + extra.pop("summary_baselines")
     headline.update(extra)
     rep.write(cfg.out, config_dict(cfg, names if len(names) > 1 else names[0]), headline)
@@ -286,10 +288,16 @@ def _baseline_findings(rep, cfg, base, pairs, matrix, sim) -> dict:
                                                               f"{cfg.model}: add vs baselines"),
                                    "Accuracy per section: b − a + c (add) and the Linzen (2016) baselines."))
     m = matrix.set_index("model")
+    ov = base[base.section == "overall"].set_index(["model", "method"])
     rep.findings.append("**Matrix analysed**: the checkpoint's raw input embedding for every model. Largest "
-                        "|raw − bridge W_E|: " + "; ".join(f"{n} {fmt(r.max_abs_raw_minus_bridge_W_E)}"
-                                                          for n, r in m.iterrows())
-                        + " (0: the bridge's W_E is the raw matrix; RMSNorm models are not centred).")
+                        "|raw − bridge W_E| and mean |row mean| of the raw matrix: " + "; ".join(
+                            f"{n} {fmt(r.max_abs_raw_minus_bridge_W_E)} and {fmt(r.mean_abs_row_mean)}"
+                            for n, r in m.iterrows())
+                        + " (0: the bridge's W_E is the raw matrix; RMSNorm models are not centred). Centring each "
+                        "row moves add's accuracy " + "; ".join(
+                            f"{n}: {pct(ov.accuracy[n, 'add'])} → {pct(ov.accuracy[n, 'add-centred'])} "
+                            f"({int(ov.n_correct[n, 'add-centred'] - ov.n_correct[n, 'add']):+d} questions)"
+                            for n in m.index) + ".")
     rep.show("Baselines", base.drop(columns="order"))
     out = {"baselines": head}
     if sim is not None:
@@ -308,6 +316,19 @@ def _baseline_findings(rep, cfg, base, pairs, matrix, sim) -> dict:
     out["summary_baselines"] = (f"add {pct(h['add'])} vs best baseline {h['best_baseline']} "
                                 f"{pct(h[h['best_baseline']])}")
     return out
+
+
+def _caveats(models) -> str:
+    notes = ["**Caveats.** Only questions whose four words are single tokens are asked, a subset that favours "
+             "frequent words; the ± are binomial standard errors, which treat questions as independent although "
+             "they share words (the spread over sections is the more honest one). The answer must be a whole-word "
+             "token, and the three inputs are excluded for every method alike, which helps the baselines as much as "
+             "add."]
+    for name, m in models.items():
+        info = m.info
+        if getattr(info, "quantization", "none") != "none":
+            notes.append(f"{name}'s weights: {info.weights}; its embedding carries the quantization error.")
+    return " ".join(notes)
 
 
 if __name__ == "__main__":

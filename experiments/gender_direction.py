@@ -121,24 +121,34 @@ def accuracy_rows(model, name: str, train, held) -> tuple[list[dict], pd.DataFra
     return rows, pd.concat(proj)
 
 
+def shuffled(pairs, seed: int) -> list[tuple[str, str]]:
+    """A control labelling (Hewitt & Liang 2019): each pair's order flipped at random, so each
+    label still gets one word of every pair but no longer means male or female."""
+    rng = random.Random(10_000 + seed)
+    return [p if rng.random() < 0.5 else (p[1], p[0]) for p in pairs]
+
+
 def split_rows(model, name: str, pairs, cfg: Config) -> pd.DataFrame:
     """Held-out accuracy of both static directions and of the residual probe at every stage, over
-    `n_splits` seeded pair splits (whole pairs held out, so no held-out word's partner trains)."""
+    `n_splits` seeded pair splits (whole pairs held out, so no held-out word's partner trains),
+    for the gender labels and for the shuffled control labels."""
     from interp.embeddings import probe_residual, project
 
     tmpl = cfg.template.lower() if _uncased(model) else cfg.template
     rows = []
     for s in range(cfg.n_splits):
-        train, held = split_pairs(pairs, cfg.heldout_fraction, s)
-        words, truth = words_of(held)
-        for method, direction in directions(model, train).items():
-            side = project(model, words, direction).side
-            rows.append({"model": name, "split_seed": s, "where": f"embedding:{method}", "stage": -1,
-                         "heldout_accuracy": float((side == pd.Series(truth)).mean()), "n_test": len(words)})
-        layers = probe_residual(model, groups(train + held), template=tmpl, heldout=words)
-        for stage, r in enumerate(layers.itertuples()):
-            rows.append({"model": name, "split_seed": s, "where": r.hook, "stage": stage,
-                         "heldout_accuracy": r.heldout_accuracy, "n_test": r.n_test})
+        train0, held0 = split_pairs(pairs, cfg.heldout_fraction, s)
+        for labels in ("gender", "control"):
+            train, held = (train0, held0) if labels == "gender" else (shuffled(train0, s), shuffled(held0, s))
+            words, truth = words_of(held)
+            base = {"model": name, "split_seed": s, "labels": labels, "n_test": len(words)}
+            for method, direction in directions(model, train).items():
+                side = project(model, words, direction).side
+                rows.append({**base, "where": f"embedding:{method}", "stage": -1,
+                             "heldout_accuracy": float((side == pd.Series(truth)).mean())})
+            layers = probe_residual(model, groups(train + held), template=tmpl, heldout=words)
+            rows += [{**base, "where": r.hook, "stage": stage, "heldout_accuracy": r.heldout_accuracy}
+                     for stage, r in enumerate(layers.itertuples())]
     return pd.DataFrame(rows)
 
 
@@ -197,8 +207,8 @@ def main(cfg: Config) -> dict:
                      ["model", "method", "label", "word"])
     ana = rep.table("analogies", pd.concat(ana)[["model", "method", "section", "n_questions", "n_evaluated",
                                                  "n_skipped", "n_correct", "accuracy"]], ["model", "method", "section"])
-    spread = rep.table("heldout_by_split", pd.concat(spread), ["model", "split_seed", "stage", "where"])
-    layers = rep.table("probe_by_layer", _layer_summary(spread), ["model", "stage"])
+    spread = rep.table("heldout_by_split", pd.concat(spread), ["model", "labels", "split_seed", "stage", "where"])
+    layers = rep.table("probe_by_layer", _layer_summary(spread), ["model", "labels", "stage"])
     classic = rep.table("classic_analogies", pd.concat(classic)[["model", "line", "a", "b", "c", "expected", "predicted",
                                                                  "correct", "skipped"]], ["model", "line"])
     rep.table("pairs", pd.DataFrame([{"model": n, "male": m, "female": f, "split": s}
@@ -216,7 +226,7 @@ def main(cfg: Config) -> dict:
 def _layer_summary(spread: pd.DataFrame) -> pd.DataFrame:
     """Per model and residual stage: mean, std and min held-out accuracy over the pair splits."""
     res = spread[spread.stage >= 0]
-    return res.groupby(["model", "stage", "where"], as_index=False).agg(
+    return res.groupby(["model", "labels", "stage", "where"], as_index=False).agg(
         heldout_accuracy=("heldout_accuracy", "mean"), heldout_std=("heldout_accuracy", "std"),
         heldout_min=("heldout_accuracy", "min"), n_splits=("split_seed", "nunique"),
         n_test=("n_test", "first")).rename(columns={"where": "hook"})
@@ -260,11 +270,13 @@ def _method(cfg, names, splits) -> str:
             "train pairs and scored on the held-out pairs' words, and `interp.embeddings.probe_residual` (template "
             f"{cfg.template!r}, lower-cased for an uncased tokenizer) fits a probe at the word's position after the "
             "embedding (stage 0, the bridge's hook_embed) and after each block on the train pairs' words "
-            "(`heldout=` the held-out pairs' words). Tables give the mean, std and min over splits.")
+            "(`heldout=` the held-out pairs' words). Tables give the mean, std and min over splits. A control task "
+            "(Hewitt & Liang 2019) repeats all of it with each pair's two labels flipped by a seeded coin, which "
+            "keeps one word of each pair per label but removes gender: its held-out accuracy should be near 50%.")
 
 
-def _stats(spread, name, where) -> tuple[float, float, float]:
-    v = spread[(spread.model == name) & (spread["where"] == where)].heldout_accuracy
+def _stats(spread, name, where, labels: str = "gender") -> tuple[float, float, float]:
+    v = spread[(spread.model == name) & (spread["where"] == where) & (spread.labels == labels)].heldout_accuracy
     return float(v.mean()), float(v.std()) if len(v) > 1 else 0.0, float(v.min())
 
 
@@ -274,8 +286,10 @@ def _findings(rep, cfg, names, acc, proj, ana, layers, spread) -> dict:
     a = acc.set_index(["model", "method", "split"]).accuracy
     an = ana.set_index(["model", "method", "section"]).accuracy
     head = {}
+    gender = layers[layers.labels == "gender"]
     for name in names:
-        lay = layers[layers.model == name]
+        lay = gender[gender.model == name]
+        ctl = layers[(layers.model == name) & (layers.labels == "control")]
         first = lay[lay.heldout_accuracy >= 0.9]
         where = (f"first reaches ≥ 90% at stage {int(first.stage.iloc[0])} ({first.hook.iloc[0]})" if len(first)
                  else f"never reaches 90% (best {pct(lay.heldout_accuracy.max())})")
@@ -295,17 +309,22 @@ def _findings(rep, cfg, names, acc, proj, ana, layers, spread) -> dict:
             f"Residual probe on held-out pairs (mean over splits): {pct(lay.heldout_accuracy.iloc[0])} at the embedding, "
             + ", ".join(pct(v) for v in lay.heldout_accuracy.iloc[1:]) + f" after blocks 0–{len(lay) - 2}; {where}; "
             f"lowest {pct(worst.heldout_accuracy)} ± {pct(worst.heldout_std if pd.notna(worst.heldout_std) else 0)} at "
-            f"stage {int(worst.stage)}.")
+            f"stage {int(worst.stage)}. **Control** (each pair's labels flipped at random, Hewitt & Liang 2019): "
+            f"diff of means {pct(_stats(spread, name, 'embedding:diff_of_means', 'control')[0])}, probe "
+            f"{pct(_stats(spread, name, 'embedding:probe', 'control')[0])} on the embedding; residual probe "
+            f"{pct(ctl.heldout_accuracy.min())}–{pct(ctl.heldout_accuracy.max())} over stages (chance 50%).")
         head[name] = {"dom_heldout": float(a[name, "diff_of_means", "held_out"]),
                       "probe_heldout": float(a[name, "probe", "held_out"]),
                       "dom_heldout_splits_mean": dom[0], "dom_heldout_splits_std": dom[1],
                       "analogy_m2f": float(an[name, "add", "male-to-female"]),
                       "analogy_f2m": float(an[name, "add", "female-to-male"]),
                       "analogy_m2f_only_c": float(an[name, "only-c", "male-to-female"]),
-                      "layer_probe": [float(v) for v in lay.heldout_accuracy]}
-    rep.findings.append(rep.figure("probe_by_layer", plots.lines(layers, "stage", "heldout_accuracy",
-                                                                 "gender probe, held-out pairs", hue="model"),
-                                   "Held-out-pair probe accuracy per residual stage (0 = embedding), mean over splits."))
+                      "layer_probe": [float(v) for v in lay.heldout_accuracy],
+                      "layer_probe_control_mean": float(ctl.heldout_accuracy.mean())}
+    shown = layers.assign(series=[f"{m} ({lab})" for m, lab in zip(layers.model, layers.labels)])
+    rep.findings.append(rep.figure("probe_by_layer", plots.lines(shown, "stage", "heldout_accuracy",
+                                                                 "gender probe, held-out pairs", hue="series"),
+                                   "Held-out-pair probe accuracy per residual stage (0 = embedding), mean over splits; gender and control labels."))
     for name in names:
         p = proj[(proj.model == name) & (proj.method == "diff_of_means")].sort_values(["projection", "word"])
         p = p.assign(word_label=[f"{w} ({lab[0]})" for w, lab in zip(p.word, p.label)])

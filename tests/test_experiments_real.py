@@ -131,7 +131,8 @@ def _check_residual_probe(out, tok, hf, train, held) -> None:
     assert x[:, -1].tolist() == [word_id(tok, w) for w in words]
     with torch.no_grad():
         hs = hf(x, output_hidden_states=True).hidden_states
-    table = pd.read_csv(out / "probe_by_layer.csv").set_index("stage")
+    table = pd.read_csv(out / "probe_by_layer.csv")
+    table = table[table.labels == "gender"].set_index("stage")
     for stage in (0, 15):  # hidden_states[k] = the residual after k blocks (the last is after the final norm)
         X = hs[stage][:, -1].double().numpy()
         scaler = StandardScaler().fit(X[:n_train])
