@@ -96,7 +96,8 @@ def on_signals():
     def stop(signum, frame):
         raise Terminated(signal.Signals(signum).name)
 
-    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    wanted = [s for s in (signal.SIGTERM, getattr(signal, "SIGHUP", None))
+              if s is not None and signal.getsignal(s) is signal.SIG_DFL]  # nohup's ignored SIGHUP stays ignored
     before = {s: signal.signal(s, stop) for s in wanted}
     try:
         yield
@@ -132,7 +133,10 @@ def sweep_stale(parent: Path) -> None:
         if m.group("kind") == OLD:
             inner = p / m.group("name")
             if not target.exists() and inner.exists():
-                os.rename(inner, target)
+                try:
+                    os.rename(inner, target)
+                except OSError:
+                    continue  # keep it for the user rather than delete the only copy
         _remove(p)
 
 
