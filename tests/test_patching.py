@@ -494,3 +494,25 @@ def test_attribution_tracks_activation_patching_on_smollm2(smollm2):
     assert exact["clean"].iloc[0] - exact["corrupted"].iloc[0] > 1, "the corruption does not move the metric"
     r = _pearson(exact["patched"], approx["patched"])
     assert r > 0.9, f"attribution vs activation patching of heads on smollm2-135m: r = {r:.3f}"
+
+
+@pytest.mark.parametrize("what, method", [("heads", "activation"), ("resid_post", "activation"),
+                                          ("q", "attribution")])
+def test_pairs_of_different_lengths_batch_like_one_by_one(zoo2l, what, method):
+    """Right padding is invisible: pairs of different lengths patched together give the mean
+    of the pairs patched one at a time (positions past a shorter prompt change nothing)."""
+    from interp.patching import activation_patch
+
+    pairs = [IOI[0], ("When Mary and John went to the big store, John gave a drink to",
+                      "When Mary and John went to the big store, Susan gave a drink to", " Mary", " John")]
+    kw = dict(what=what, method=method, by_position=what == "resid_post")
+    together = activation_patch(zoo2l, *map(list, zip(*pairs)), **kw)
+    alone = [activation_patch(zoo2l, c, x, t, f, **kw) for c, x, t, f in pairs]
+    assert len(together) == len(alone[1]) > len(alone[0]) or not kw["by_position"]
+    one = alone[0].set_index(["layer", "head", "pos"], drop=False)["patched"]
+    two = alone[1].set_index(["layer", "head", "pos"], drop=False)["patched"]
+    # a cell past the shorter prompt's end leaves it at its base metric
+    base0 = alone[0]["corrupted"].iloc[0]  # denoising runs the corrupted prompt
+    want = (one.reindex(two.index).fillna(base0) + two) / 2
+    got = together.set_index(["layer", "head", "pos"], drop=False)["patched"]
+    assert (got - want).abs().max() < 1e-4
