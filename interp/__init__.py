@@ -14,6 +14,8 @@ Analyses, one module each, each returning tidy pandas DataFrames:
     interp.attention    attention with and without the causal mask, mask removal
     interp.heads        head classes: previous-token, induction, duplicate-token, BOS
     interp.attribution  direct logit attribution and the logit lens
+    interp.patching     activation and attribution patching (denoising / noising), any target
+    interp.path_patching  path patching from sender heads to receivers' q/k/v or the logits
     interp.sampling     temperature, entropy and seeded sampling
 
 Plumbing: interp.engine (plain-torch GPT-2 forward for fast capture and sweeps), interp.sweep
