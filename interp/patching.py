@@ -189,7 +189,7 @@ def cache(model, tokens: Tensor, names: Sequence[str]) -> dict:
     wanted = set(names)
     missing = wanted - set(model.hook_dict)
     if missing:
-        raise InterpError(f"{model_name(model)} has no hook point {sorted(missing)[0]}; this target does not "
+        raise InterpError(f"{model_name(model)} has no hook point {min(missing)}; this target does not "
                           "exist on its architecture")
     with torch.no_grad():
         logits, acts = model.run_with_cache(tokens, names_filter=lambda n: n in wanted)

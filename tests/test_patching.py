@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import archs
 import pytest
 import torch
-
-import archs
 
 PROMPT = "f ba cb dc ed fe gf hg"
 CORRUPTED = "e hh gg ff ee dd cc bb"  # same token count
@@ -237,7 +236,7 @@ def _eager_patterns(hf, store: dict, patch: tuple | None = None):
         store[attn.layer_idx] = weights.detach().clone()
         if patch is None or attn.layer_idx != patch[0]:
             return out, weights
-        layer, head, rows, source = patch
+        _, head, rows, source = patch
         weights = weights.clone()
         weights[:, head, rows] = source[:, head, rows]
         v = value.repeat_interleave(weights.shape[1] // value.shape[1], dim=1)
@@ -388,7 +387,7 @@ def test_attribution_tracks_activation_patching(zoo2l, direction, what, by_posit
     from interp.patching import activation_patch
 
     clean, corrupted, target, foil = map(list, zip(*IOI))
-    kw = dict(what=what, direction=direction, by_position=by_position)
+    kw = {"what": what, "direction": direction, "by_position": by_position}
     exact = activation_patch(zoo2l, clean, corrupted, target, foil, **kw)
     approx = activation_patch(zoo2l, clean, corrupted, target, foil, method="attribution", **kw)
     assert exact["clean"].iloc[0] - exact["corrupted"].iloc[0] > 1, "the corruption does not move the metric"
@@ -505,7 +504,7 @@ def test_pairs_of_different_lengths_batch_like_one_by_one(zoo2l, what, method):
 
     pairs = [IOI[0], ("When Mary and John went to the big store, John gave a drink to",
                       "When Mary and John went to the big store, Susan gave a drink to", " Mary", " John")]
-    kw = dict(what=what, method=method, by_position=what == "resid_post")
+    kw = {"what": what, "method": method, "by_position": what == "resid_post"}
     together = activation_patch(zoo2l, *map(list, zip(*pairs)), **kw)
     alone = [activation_patch(zoo2l, c, x, t, f, **kw) for c, x, t, f in pairs]
     assert len(together) == len(alone[1]) > len(alone[0]) or not kw["by_position"]
