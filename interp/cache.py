@@ -60,35 +60,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from interp.cache_index import (
-    ATTN_HOOKS,
-    FORMAT,
-    INDEX,
-    SHARD_FILE,
-    Cache,
-    atomic_write,
-    merge_caches,
-    open_cache,
-    read_index,
-    save_index,
-    sha256_file,
-)
+from interp.cache_index import (ATTN_HOOKS, FORMAT, INDEX, SHARD_FILE, Cache, atomic_write, merge_caches,
+                                open_cache, read_index, save_index, sha256_file)
 from interp.errors import InterpError, model_name
 from interp.paths import check_path
 
 DTYPES = ("float32", "float16", "bfloat16")
-__all__ = [
-    "Cache",
-    "available_bytes",
-    "batch_bytes",
-    "cache_file",
-    "check_batch_memory",
-    "measure_stream",
-    "merge_caches",
-    "open_cache",
-    "parse_shard",
-    "read_lines",
-]
+__all__ = ["cache_file", "open_cache", "merge_caches", "Cache", "measure_stream", "parse_shard", "read_lines",
+           "batch_bytes", "check_batch_memory", "available_bytes"]
 
 
 # ------------------------------------------------------------------ input
