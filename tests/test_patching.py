@@ -515,3 +515,19 @@ def test_pairs_of_different_lengths_batch_like_one_by_one(zoo2l, what, method):
     want = (one.reindex(two.index).fillna(base0) + two) / 2
     got = together.set_index(["layer", "head", "pos"], drop=False)["patched"]
     assert (got - want).abs().max() < 1e-4
+
+
+def test_cli_path_patching(capsys):
+    from interp.cli import main
+
+    clean, corrupted, target, foil = IOI[0]
+    base = ["-q", "patch", "--model", "zoo-2l", "--clean", clean, "--corrupted", corrupted, "--target", target,
+            "--foil", foil, "--what", "path", "--direction", "noising"]
+    assert main([*base, "--receiver", "L1H0", "--component", "v"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("path patching to v of L1H0 (noising)") and len(out) == 2 + 4  # the 4 layer-0 heads
+    assert main([*base, "--receiver", "9.6"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--receiver '9.6' is not a head" in err and "\n" not in err
+    assert main([*base, "--receiver", "L7H0"]) == 2
+    assert "layer 7 out of range" in capsys.readouterr().err
