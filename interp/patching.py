@@ -113,9 +113,8 @@ def prepare(model, clean, corrupted, target, foil=None, metric=None) -> Pair:
         if len(a) != len(b):
             raise InterpError(f"pair {i}: the clean prompt is {len(a)} tokens and the corrupted one {len(b)}; "
                               "patching needs equal token lengths, pairwise (pick names of one token each)")
-    if ct.shape != xt.shape:  # equal pairwise but padded to different widths
-        width = max(ct.shape[1], xt.shape[1])
-        ct, xt = _pad(ct, width, model), _pad(xt, width, model)
+    if metric is None and target is None:
+        raise InterpError("no target token: give target (and a foil for a logit difference) or a metric")
     if metric is None:
         metric = logit_diff(model, target, foil, len(clean)) if foil is not None else logprob(model, target, len(clean))
     last = torch.tensor([len(s) - 1 for s in cs], device=ct.device)
@@ -124,11 +123,6 @@ def prepare(model, clean, corrupted, target, foil=None, metric=None) -> Pair:
 
 def _as_list(prompts) -> list:
     return [prompts] if isinstance(prompts, str) else list(prompts)
-
-
-def _pad(tokens: Tensor, width: int, model) -> Tensor:
-    pad = model.tokenizer.pad_token_id if model.tokenizer.pad_token_id is not None else 0
-    return torch.nn.functional.pad(tokens, (0, width - tokens.shape[1]), value=pad)
 
 
 def check_target(model, what: str, direction: str, method: str = "activation") -> None:
