@@ -17,7 +17,7 @@ Run: python -m experiments.induction_heads [--n-seqs 20 --n-tokens 30 --seed 0]
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -32,12 +32,14 @@ class Config:
     n_view: int = 12  # words per copy in the attention figure
     mode: str = "mean"  # ablation used for the headline ("zero" is reported too)
     min_score: float = 0.5  # a head whose mean score is at least this belongs to the class
+    sweep_modes: list[str] = field(default_factory=lambda: ["zero", "mean"])  # single-head sweeps run
+    sweep_layers: str = "all"  # or "0,1": the layers whose heads are swept
     seed: int = 0
     out: str = "reports/induction_heads"
 
 
 # `python -m experiments --models M` on a real model: tokens drawn from its whole vocabulary
-REAL_MODEL_CONFIG = dict(n_tokens=40, n_seqs=24, n_view=12)
+REAL_MODEL_CONFIG = dict(n_tokens=40, n_seqs=16, n_view=12, sweep_modes=["mean"])
 
 
 def is_zoo(model_name: str) -> bool:
@@ -140,12 +142,12 @@ def label(heads) -> str:
     return "+".join(f"L{L}H{H}" for L, H in heads)
 
 
-def sweeps(model, prompts, n: int, seed: int, start: int = 1) -> pd.DataFrame:
-    """Every head ablated alone, zero and mean ablation, metric = repeat/first loss ratio."""
+def sweeps(model, prompts, n: int, seed: int, start: int = 1, modes=("zero", "mean"), layers=None) -> pd.DataFrame:
+    """Every head ablated alone (zero and/or mean ablation), metric = repeat/first loss ratio."""
     from interp.ablation import sweep
 
-    frames = [sweep(model, prompts, metric=RepeatRatio(n, start), mode=mode, seed=seed).assign(mode=mode)
-              for mode in ("zero", "mean")]
+    frames = [sweep(model, prompts, metric=RepeatRatio(n, start), mode=mode, seed=seed, layers=layers).assign(mode=mode)
+              for mode in modes]
     df = pd.concat(frames)
     return df[["mode", "layer", "head", "clean", "ablated", "delta"]]
 
@@ -199,7 +201,9 @@ def main(cfg: Config) -> dict:
     scores = rep.table("head_scores", score_table(model, prompts), ["kind", "layer", "head"])
     inds, prevs = ranked(scores, "induction", cfg.min_score), ranked(scores, "previous_token", cfg.min_score)
     ind = inds[0]
-    sw = rep.table("sweep", sweeps(model, prompts, cfg.n_tokens, cfg.seed, start), ["mode", "layer", "head"])
+    sw = rep.table("sweep", sweeps(model, prompts, cfg.n_tokens, cfg.seed, start,
+                                       dict.fromkeys([cfg.mode, *cfg.sweep_modes]),
+                                       None if cfg.sweep_layers == "all" else [int(x) for x in cfg.sweep_layers.split(",")]), ["mode", "layer", "head"])
     others = [(L, H) for L in range(model.cfg.n_layers) for H in range(model.cfg.n_heads)
               if (L, H) not in inds + prevs]
     sets = {"top induction head": [ind], "all induction heads": inds, "previous-token heads": prevs,
@@ -210,6 +214,10 @@ def main(cfg: Config) -> dict:
     view = rep.table("attention_view", attention_view(model, cfg, {"induction": inds[0], "previous_token": prevs[0]}),
                      ["role", "query", "key"])
     headline = _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, model.cfg.d_vocab)
+    shown = inputs(model, cfg, cfg.n_view, 1, cfg.seed + 1)
+    rep.findings.append(rep.attention("attention_named_heads", model, shown,
+                                      list(dict.fromkeys(inds + prevs)),
+                                      f"induction and previous-token heads on a {cfg.n_view}-token sequence repeated once"))
     rep.write(cfg.out, config_dict(cfg, cfg.model), headline)
     return headline
 
@@ -264,9 +272,11 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) ->
     hs = scores.assign(label=[f"L{a}H{b}" for a, b in zip(scores.layer, scores["head"])])
     rep.findings.append(rep.figure("head_scores", plots.heatmap(hs, "kind", "label", "score", "head scores (mean over sequences)"),
                                    "Head scores per kind (rows) and head (columns)."))
-    rep.findings.append(rep.figure("sweep", plots.bars(m.sort_values("ablated", ascending=False), "label", "ablated",
+    worst = m.sort_values("ablated", ascending=False).head(20)  # every head of a small model; the top 20 of a large one
+    rep.findings.append(rep.figure("sweep", plots.bars(worst, "label", "ablated",
                                                        f"repeat/first loss ratio, one head {cfg.mode}-ablated (clean {clean:.3f})",
-                                                       "ratio"), "Loss ratio with each head ablated alone."))
+                                                       "ratio"), f"Loss ratio with each head ablated alone "
+                                                                 f"({'all heads' if len(m) <= 20 else f'the 20 of {len(m)} that raise it most'})."))
     rep.findings.append(rep.figure("position_loss", plots.lines(curve, "pos", "loss", "next-token loss per position",
                                                                 hue="condition"),
                                    f"Mean loss per position; the repeat starts after position {cfg.n_tokens}."))

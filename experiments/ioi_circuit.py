@@ -15,7 +15,7 @@ Run: python -m experiments.ioi_circuit [--n-eval 100 --n-random 200 --seed 0]
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -25,7 +25,7 @@ from experiments.common import Report, cli, config_dict, fmt, histogram, pct
 # `python -m experiments --models M` runs a real model with these instead of the zoo defaults:
 # more evaluation prompts (all 6 held-out templates x ABBA/BABA), fewer random draws (each costs
 # n_eval forwards of a 135M-parameter model).
-REAL_MODEL_CONFIG = dict(n_select=48, n_eval=216, n_random=30)
+REAL_MODEL_CONFIG = dict(n_select=24, n_eval=216, n_random=30, sweep_modes=["mean"])
 
 
 @dataclass
@@ -38,6 +38,9 @@ class Config:
     k: int = 3
     n_random: int = 200
     mode: str = "mean"  # headline ablation; "zero" is reported alongside
+    sweep_modes: list[str] = field(default_factory=lambda: ["zero", "mean"])  # single-head sweeps run
+    sweep_layers: str = "all"  # or "28,29": the layers whose heads are swept (and may be chosen)
+    path_layers: int = 0  # path-patching senders: heads of this many layers below the receivers (0: all)
     n_patch: int = 16  # selection prompts used for activation, attribution and path patching
     n_movers: int = 3  # name-mover candidates (top DLA heads) that receive in path patching
     seed: int = 0
@@ -165,10 +168,15 @@ def dla_table(model, P, io, s) -> pd.DataFrame:
     return out
 
 
-def sweep_table(model, P, io, s, seed: int) -> pd.DataFrame:
+def layer_list(spec: str) -> list[int] | None:
+    """"all" -> None (every layer), "28,29" -> [28, 29]."""
+    return None if spec == "all" else [int(x) for x in spec.split(",")]
+
+
+def sweep_table(model, P, io, s, seed: int, modes=("zero", "mean"), layers=None) -> pd.DataFrame:
     from interp.ablation import sweep
 
-    frames = [sweep(model, P, io, s, mode=mode, seed=seed).assign(mode=mode) for mode in ("zero", "mean")]
+    frames = [sweep(model, P, io, s, mode=mode, seed=seed, layers=layers).assign(mode=mode) for mode in modes]
     return pd.concat(frames)[["mode", "layer", "head", "clean", "ablated", "delta", "relative"]]
 
 
@@ -235,7 +243,8 @@ def main(cfg: Config) -> dict:
                                            spread(per_prompt, ["template"], "logit_diff")
                                            .rename(columns={"template": "group"})]), ["group"])
     dla = rep.table("dla", dla_table(model, *sel), ["layer", "head"])
-    sw = rep.table("sweep", sweep_table(model, *sel, cfg.seed), ["mode", "layer", "head"])
+    sw = rep.table("sweep", sweep_table(model, *sel, cfg.seed, dict.fromkeys([cfg.mode, *cfg.sweep_modes]),
+                                      layer_list(cfg.sweep_layers)), ["mode", "layer", "head"])
     top = top_heads(sw, cfg.mode, cfg.k)
     top_dla = [(int(a), int(b)) for a, b in dla.sort_values(["dla", "layer", "head"], ascending=[False, True, True])
                [["layer", "head"]].head(cfg.k).itertuples(index=False)]
@@ -255,7 +264,7 @@ def main(cfg: Config) -> dict:
     patch = rep.table("patch_heads", patch_table(model, pat), ["method", "direction", "layer", "head"])
     movers = [(int(l), int(h)) for l, h in dla.sort_values(["dla", "layer", "head"], ascending=[False, True, True])
               [["layer", "head"]].head(cfg.n_movers).itertuples(index=False)]
-    paths = rep.table("path_patch", path_table(model, pat, movers), ["receivers", "layer", "head"])
+    paths = rep.table("path_patch", path_table(model, pat, movers, cfg.path_layers), ["receivers", "layer", "head"])
     named = _named(dla, top, cfg.k)
     att = rep.table("attention_to_names", attention_to_names(model, ev_rows, [h for h, _ in named]), ["prompt_id", "head"])
     att_sum = rep.table("attention_summary", attention_summary(att, named), ["layer", "head_index"])
@@ -282,17 +291,19 @@ def patch_table(model, rows: list[dict]) -> pd.DataFrame:
     return df[["method", "direction", "layer", "head", "clean", "corrupted", "patched", "normalised"]]
 
 
-def path_table(model, rows: list[dict], movers: list[tuple[int, int]]) -> pd.DataFrame:
-    """Path patching (noising, ABC corruption) from every earlier head to the name-mover
-    candidates' queries, and from every head straight to the logits."""
+def path_table(model, rows: list[dict], movers: list[tuple[int, int]], path_layers: int = 0) -> pd.DataFrame:
+    """Path patching (noising, ABC corruption) from every earlier head (or those of the
+    `path_layers` layers below) to the name-mover candidates' queries, and from those heads
+    straight to the logits."""
     from interp.path_patching import path_patch
 
     P, X = [r["prompt"] for r in rows], [r["corrupted"] for r in rows]
     io, s = [r["io"] for r in rows], [r["s"] for r in rows]
     first = min(l for l, _ in movers)
-    senders = [(l, h) for l in range(first) for h in range(model.cfg.n_heads)]
+    senders = [(l, h) for l in range(first - path_layers if path_layers else 0, first) for h in range(model.cfg.n_heads)]
+    to_logits = senders + [(l, h) for l in range(first, model.cfg.n_layers) for h in range(model.cfg.n_heads)]
     frames = [path_patch(model, P, X, io, s, receivers=movers, component="q", senders=senders),
-              path_patch(model, P, X, io, s, receivers="logits")]
+              path_patch(model, P, X, io, s, receivers="logits", senders=to_logits)]
     df = pd.concat(frames)
     return df[["receivers", "component", "layer", "head", "clean", "corrupted", "patched", "normalised"]]
 
@@ -333,7 +344,7 @@ def _patch_findings(rep, cfg, patch, paths, movers) -> dict:
                                                                     "denoising: clean head output into the ABC run",
                                                                     cbar="normalised metric"),
                                    "Activation patching per head (denoising), normalised IO − S."))
-    comp = den[["normalised"]].join(att[["normalised"]], rsuffix="_attr").reset_index()
+    comp = den[["normalised"]].join(att[["normalised"]].rename(columns={"normalised": "normalised_attr"})).reset_index()
     shown = set(comp.normalised.abs().sort_values(ascending=False).head(8).index)
     comp["label"] = [lab(a, b) if i in shown else "" for i, (a, b) in enumerate(zip(comp.layer, comp["head"]))]
     rep.findings.append(rep.figure("attribution_vs_activation",
@@ -422,7 +433,8 @@ def _method(cfg: Config, sel_split: str, ev_split: str) -> str:
             "Metric: logit(IO) − logit(S) at the last position, averaged over prompts; *cut* = (clean − "
             "ablated) / clean.\n\n"
             "Ranking: `interp.attribution.attribute` (direct logit attribution of each head to IO − S) and "
-            "`interp.ablation.sweep` (each head alone, zero and mean ablation of hook_z). The top "
+            f"`interp.ablation.sweep` (each head alone, {' and '.join(dict.fromkeys([cfg.mode, *cfg.sweep_modes]))} "
+            "ablation of hook_z). The top "
             f"{cfg.k} heads are those whose {cfg.mode}-ablation lowers IO − S the most on the selection set.\n\n"
             f"Control: {cfg.n_random} seeded draws of {cfg.k} random heads, one from the layer of each top head "
             "(never a top head), ablated together on the evaluation set.\n\n"
@@ -460,10 +472,11 @@ def _findings(rep, cfg, dla, sw, main_rows, rnd, top, top_dla, quant) -> dict:
         "(quantiles: " + ", ".join(f"{q} {pct(v)}" for q, v in zip(quant.stat, quant.cut) if q != "mean")
         + "); "
         f"{pct(above)} of draws cut as much as the top heads.",
-        "Zero-ablation sweep, for comparison: its top heads are " +
-        ", ".join(f"L{a}H{b} (−{fmt(-v)})" for a, b, v in zip(z.layer.head(cfg.k), z['head'].head(cfg.k), z.delta.head(cfg.k))) +
-        ". " + _zero_only(z, m, cfg.k),
     ]
+    if len(z):
+        rep.findings.append("Zero-ablation sweep, for comparison: its top heads are " + ", ".join(
+            f"L{a}H{b} ({v:+.3g})" for a, b, v in zip(z.layer.head(cfg.k), z['head'].head(cfg.k), z.delta.head(cfg.k)))
+            + ". " + _zero_only(z, m, cfg.k))
     rep.findings.append(rep.figure("random_cuts", histogram(rnd.cut, f"{cfg.n_random} random {cfg.k}-head ablations",
                                                             "fraction of IO − S removed",
                                                             {f"top {cfg.k} ({lab(top)})": head_cut,

@@ -66,7 +66,7 @@ def run(args) -> None:
         raise InterpError("--what path runs activation path patching only; drop --method attribution")
     model = load_model(args)
     check_target(model, "heads" if what == "path" else what, args.direction, args.method)
-    require_trained(model, "patching", False)
+    require_trained(model, "patching")
     df = _patch(model, args, what, receivers)
     if args.top is not None:
         df = df.reindex(df["normalised"].abs().sort_values(ascending=False).index).head(args.top)
