@@ -141,7 +141,7 @@ def main(cfg: Config) -> dict:
     base = pd.concat([method_table(n, r) for n, r in by_method.items()])
     base = rep.table("baselines", base[["model", "order", "method", "section", "n_evaluated", "n_correct", "accuracy",
                                         "se"]], ["model", "order", "section"])
-    pairs = {n: {m: paired(r["add"], r[m]) for m in BASELINES} for n, r in by_method.items()}
+    pairs = {n: {m: paired(r["add"], r[m]) for m in (*BASELINES, "add-centred")} for n, r in by_method.items()}
     matrix = rep.table("matrix", pd.DataFrame([matrix_rows(n, models[n]) for n in names]), ["model"])
     sim = rep.table("similarity", pd.concat([similarity_rows(n, models[n]) for n in names]),
                     ["model", "benchmark", "embedding"]) if sim_ok else None
@@ -278,8 +278,7 @@ def _baseline_findings(rep, cfg, base, pairs, matrix, sim) -> dict:
             + f"; add on the row-centred copy {pct(ov.accuracy['add-centred'])}. Against the best baseline ({best}), "
             f"{pr['add_only']} questions are right under add only and {pr['baseline_only']} under {best} only; add "
             f"beats every baseline in {beats} of {len(secs)} sections. "
-            + ("Vector arithmetic **does** beat the baselines here." if ov.accuracy["add"] > ov.accuracy[best] + 2 * ov.se["add"]
-               else "Vector arithmetic does **not** clearly beat the baselines here (within two standard errors)."))
+            + _verdict(ov, best))
         head[name] = {"add": float(ov.accuracy["add"]), **{m: float(ov.accuracy[m]) for m in BASELINES},
                       "add_centred": float(ov.accuracy["add-centred"]), "best_baseline": best,
                       "sections_add_beats_all": beats}
@@ -294,10 +293,11 @@ def _baseline_findings(rep, cfg, base, pairs, matrix, sim) -> dict:
                             f"{n} {fmt(r.max_abs_raw_minus_bridge_W_E)} and {fmt(r.mean_abs_row_mean)}"
                             for n, r in m.iterrows())
                         + " (0: the bridge's W_E is the raw matrix; RMSNorm models are not centred). Centring each "
-                        "row moves add's accuracy " + "; ".join(
-                            f"{n}: {pct(ov.accuracy[n, 'add'])} → {pct(ov.accuracy[n, 'add-centred'])} "
-                            f"({int(ov.n_correct[n, 'add-centred'] - ov.n_correct[n, 'add']):+d} questions)"
-                            for n in m.index) + ".")
+                        "row (what compatibility mode does to W_E on LayerNorm models) moves add's accuracy " + "; ".join(
+                            f"{n}: {pct(ov.accuracy[n, 'add'])} → {pct(ov.accuracy[n, 'add-centred'])}, flipping "
+                            f"{pairs[n]['add-centred']['add_only'] + pairs[n]['add-centred']['baseline_only']} questions "
+                            f"({pairs[n]['add-centred']['add_only']} right only raw, "
+                            f"{pairs[n]['add-centred']['baseline_only']} right only centred)" for n in m.index) + ".")
     rep.show("Baselines", base.drop(columns="order"))
     out = {"baselines": head}
     if sim is not None:
@@ -316,6 +316,16 @@ def _baseline_findings(rep, cfg, base, pairs, matrix, sim) -> dict:
     out["summary_baselines"] = (f"add {pct(h['add'])} vs best baseline {h['best_baseline']} "
                                 f"{pct(h[h['best_baseline']])}")
     return out
+
+
+def _verdict(ov, best: str) -> str:
+    """Whether add beats the best baseline by more than two standard errors, loses by as much, or ties."""
+    gap, se = ov.accuracy["add"] - ov.accuracy[best], 2 * max(ov.se["add"], ov.se[best])
+    if gap > se:
+        return "Vector arithmetic **does** beat the baselines here."
+    if gap < -se:
+        return f"Vector arithmetic does **not** beat the baselines here: {best} alone is better."
+    return "Vector arithmetic does **not** clearly beat the baselines here (within two standard errors)."
 
 
 def _caveats(models) -> str:
