@@ -105,6 +105,23 @@ def test_embed_space_is_the_checkpoint_not_the_centred_copy(zoo4l, unchanged):
     assert (raw - centred).abs().max() > 1e-3  # the two differ on this LayerNorm model
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["gpt2", "llama", "neox", "opt", "gemma3"])
+def test_raw_embedding_is_the_checkpoint_on_other_architectures(arch, tmp_path):
+    """Each family names its input embedding differently (wte, embed_tokens, embed_in, decoder.embed_tokens)."""
+    import archs
+    import torch
+    from safetensors.torch import load_file
+
+    import interp
+    from interp.embeddings import raw_embedding
+
+    folder = archs.build(arch, tmp_path / arch)
+    model = interp.load(str(folder))
+    raw = raw_embedding(model)
+    assert any(v.shape == raw.shape and torch.equal(v, raw) for v in load_file(str(folder / "model.safetensors")).values())
+
+
 def test_analogy_baselines_are_nearest_neighbours(zoo4l):
     from interp.embeddings import evaluate_analogies, neighbors, parse_questions
 
