@@ -1,8 +1,8 @@
 """Streaming activation cache: run a text file through a model and keep chosen activations on disk.
 
-`cache_file(model, data, hooks, out)` reads `data` (one prompt per line, or `.jsonl` with a
-"text" field) line by line, runs it in right-padded batches, and writes the chosen hook points in
-shards (`shard-00000.safetensors`, `shard_size` prompts each) plus `index.json`. Prompts are
+`cache_file(model, data, hooks, out)` reads `data` (one prompt per line; or `.jsonl`, `.parquet`,
+`.arrow` or a saved `datasets` directory, prompts in `text_field`: see `interp.datasets_io`)
+streamed, runs it in right-padded batches, and writes the chosen hook points in shards (`shard-00000.safetensors`, `shard_size` prompts each) plus `index.json`. Prompts are
 known by their line number, counted from 0 (blank lines are skipped but keep their number;
 error messages count from 1, like an editor).
 
@@ -90,33 +90,12 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def read_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """(line number from 0, prompt) for each non-blank line (or jsonl "text"), streamed."""
-    path = Path(path)
-    if not path.is_file():
-        what = "is a directory" if path.is_dir() else "does not exist"
-        raise InterpError(f"data file {str(path)!r} {what}: give a text file with one prompt per line")
-    jsonl = path.suffix == ".jsonl"
-    with path.open("rb") as f:
-        for number, raw in enumerate(f):
-            try:
-                line = raw.decode("utf-8-sig" if number == 0 else "utf-8").rstrip("\r\n")  # no BOM token
-            except UnicodeDecodeError:
-                raise InterpError(f"{path.name} line {number + 1} is not UTF-8: re-encode the file as UTF-8") from None
-            if jsonl and line.strip():
-                line = _jsonl_text(line, path.name, number)
-            if line.strip():
-                yield number, line
+def read_lines(path: str | Path, text_field: str = "text") -> Iterator[tuple[int, str]]:
+    """(number from 0, prompt) for each non-blank prompt of a text, .jsonl, .parquet or .arrow file or
+    a saved `datasets` directory, streamed (see `interp.datasets_io`)."""
+    from interp.datasets_io import read_prompts
 
-
-def _jsonl_text(line: str, name: str, number: int) -> str:
-    try:
-        text = json.loads(line)["text"]
-    except (ValueError, KeyError, TypeError):
-        text = None
-    if not isinstance(text, str):
-        raise InterpError(f"{name} line {number + 1} is not a JSON object with a string \"text\" field")
-    return text
+    return read_prompts(path, text_field)
 
 
 def _limit(model, max_tokens: int | None, truncate: bool) -> int | None:
@@ -135,7 +114,7 @@ def _tokenize(model, text: str, limit: int | None, where: str):
     return tokens[:limit] if limit is not None else tokens
 
 
-def _scan(model, data, shard, limit) -> tuple[int, int, str]:
+def _scan(model, data, shard, limit, text_field="text") -> tuple[int, int, str]:
     """Check the whole slice before writing anything.
 
     Returns:
@@ -144,7 +123,7 @@ def _scan(model, data, shard, limit) -> tuple[int, int, str]:
     i, n = shard
     count = longest = 0
     digest = hashlib.sha256()
-    for number, text in read_lines(data):
+    for number, text in read_lines(data, text_field):
         if number % n == i:
             longest = max(longest, len(_tokenize(model, text, limit, f"{Path(data).name} line {number + 1}")))
             digest.update(f"{number}\t{text}\n".encode())
@@ -270,12 +249,13 @@ def _new_index(model, settings: dict) -> dict:
 def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int = 16, shard_size: int = 256,
                shard: tuple[int, int] = (0, 1), resume: bool = False, force: bool = False, truncate: bool = False,
                max_tokens: int | None = None, progress: bool = True, max_shards: int | None = None,
-               dtype: str = "float32") -> dict:
+               dtype: str = "float32", text_field: str = "text") -> dict:
     """Stream `data` through `model` and write the chosen activations in shards under `out`.
 
     Args:
         model: a model from `interp.load`.
-        data: text file (one prompt per line) or `.jsonl` (a "text" field per line).
+        data: text file (one prompt per line), `.jsonl` (a `text_field` per line), `.parquet` or
+            `.arrow` file or saved `datasets` directory (column `text_field`); streamed.
         hooks: hook names, a glob ("blocks.*.hook_resid_post") or a predicate, as in `capture`.
         out: output directory (created; must be empty unless `resume` or `force`).
         batch_size: prompts per forward pass.
@@ -288,6 +268,7 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
         progress: show a tqdm progress bar.
         max_shards: stop after writing this many shards in this call (tests, chunked jobs).
         dtype: storage type: "float32", "float16" or "bfloat16".
+        text_field: the .jsonl field or the table column that holds the prompts.
 
     Returns:
         The index, as written to `out/index.json`.
@@ -300,7 +281,7 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
     if resume and force:
         raise InterpError("--resume continues --out and --force clears it: pass one of them, not both")
     names, shard, limit = _check_args(model, hooks, batch_size, shard_size, shard, max_tokens, truncate, dtype)
-    total, longest, digest = _scan(model, data, shard, limit)
+    total, longest, digest = _scan(model, data, shard, limit, text_field)
     check_batch_memory(model, names, batch_size, longest)
     _prepare_out(out, resume, force)
     settings = {"model": model_name(model), "weights_sha256": fingerprint(model), "hooks": list(names), "slice": list(shard), "shard_size": shard_size,
@@ -308,7 +289,7 @@ def cache_file(model, data: str | Path, hooks, out: str | Path, batch_size: int 
     index = _resume(out, settings) if resume else None
     index = index or _new_index(model, settings)
     done = {line for s in index["shards"] for line in s["lines"]}
-    todo = ((num, text) for num, text in read_lines(data) if num % shard[1] == shard[0] and num not in done)
+    todo = ((num, text) for num, text in read_lines(data, text_field) if num % shard[1] == shard[0] and num not in done)
     bar = _bar(progress, total, len(done), model_name(model))
     written = 0
     for group in _chunks(todo, shard_size):  # one shard's prompts at a time: memory stays flat

@@ -1,7 +1,6 @@
-"""`interp cache`: stream a text file through a model into safetensors shards; `interp cache-merge`."""
+"""`interp cache`: stream a text file or data set through a model into safetensors shards; `interp cache-merge`."""
 
 import argparse
-from pathlib import Path
 
 from interp.commands.common import add_model_args
 from interp.paths import path_arg
@@ -9,6 +8,7 @@ from interp.paths import path_arg
 EXAMPLE = """examples:
   interp cache --model zoo-4l --data prompts.txt --hooks 'blocks.*.hook_resid_post' --out acts/
   interp cache ... --out acts/ --resume            (continue after the last complete shard)
+  interp cache ... --data corpus.parquet --text-column body --out acts/   (.arrow, datasets dirs too)
   interp cache ... --shard 0/4 --out acts-0/       (lines 0, 4, 8, ...: one task of a Slurm array)
   interp cache-merge acts-0 acts-1 acts-2 acts-3 --out acts/"""
 
@@ -21,7 +21,10 @@ def register(sub) -> None:
     p = sub.add_parser("cache", help="stream a text file through a model; activations to safetensors shards",
                        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_args(p)
-    p.add_argument("--data", type=path_arg(), help="text file, one prompt per line (or .jsonl with a 'text' field)")
+    p.add_argument("--data", type=path_arg(), help="text file, one prompt per line; or .jsonl, .parquet, .arrow, "
+                   "or a directory saved by datasets' save_to_disk (streamed)")
+    p.add_argument("--text-field", "--text-column", dest="text_field", default="text", metavar="NAME",
+                   help="the .jsonl field or table column holding the prompts (default: %(default)s)")
     p.add_argument("--hooks", default="blocks.*.hook_resid_post",
                    help="hook name, glob, or comma-separated names (default: %(default)s)")
     p.add_argument("--out", required=True, type=path_arg(), help="output directory")
@@ -59,16 +62,16 @@ def run(args) -> None:
     if not args.data:
         raise InterpError("--data is required: give a text file with one prompt per line (or --merge DIR ...)")
     shard = parse_shard(args.shard)
-    if not Path(args.data).is_file():  # before the model loads: a typo should fail fast
-        what = "is a directory" if Path(args.data).is_dir() else "does not exist"
-        raise InterpError(f"data file {args.data!r} {what}: give a text file with one prompt per line")
     from interp.commands.common import load_model
+    from interp.datasets_io import check_data
+
+    check_data(args.data, args.text_field)  # before the model loads: a typo should fail fast
 
     model = load_model(args)
     index = cache_file(model, args.data, _hooks(args.hooks), args.out, batch_size=args.batch_size,
                        shard_size=args.shard_size, shard=shard, resume=args.resume, force=args.force,
                        truncate=args.truncate, max_tokens=args.max_tokens_per_prompt,
-                       progress=not args.no_progress, dtype=args.dtype)
+                       progress=not args.no_progress, dtype=args.dtype, text_field=args.text_field)
     n_prompts = sum(len(s["lines"]) for s in index["shards"])
     n_tokens = sum(sum(s["lengths"]) for s in index["shards"])
     print(f"{args.out}: {n_prompts} prompts, {n_tokens} tokens, {len(index['hooks'])} hooks, "

@@ -1,0 +1,138 @@
+"""Scaling out: data sets as cache input (parquet, arrow, saved datasets), streamed; caching on Ray."""
+
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from interp.cache import cache_file, open_cache, read_lines
+from interp.cli import main
+from interp.datasets_io import check_data, measure_read
+from interp.errors import InterpError
+from interp.zoo.corpus import Corpus
+
+HOOKS = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern"]
+
+
+def _lines(n: int, seed: int = 0) -> list[str]:
+    corpus = Corpus(seed)
+    return ["".join(corpus.document(8 + i % 13)).replace("Ġ", " ").strip() for i in range(n)]
+
+
+def _inputs(tmp_path, lines) -> dict:
+    """The same prompts as .txt, .jsonl (field "body"), .parquet, .arrow (IPC file) and a datasets dir."""
+    import datasets
+
+    paths = {"txt": tmp_path / "d.txt", "jsonl": tmp_path / "d.jsonl", "parquet": tmp_path / "d.parquet",
+             "arrow": tmp_path / "d.arrow", "datasets": tmp_path / "ds"}
+    paths["txt"].write_text("\n".join(lines) + "\n")
+    paths["jsonl"].write_text("".join(json.dumps({"id": i, "body": t}) + "\n" for i, t in enumerate(lines)))
+    table = pa.table({"id": list(range(len(lines))), "body": lines})
+    pq.write_table(table, paths["parquet"], row_group_size=3)  # several row groups
+    with pa.ipc.new_file(str(paths["arrow"]), table.schema) as w:
+        for batch in table.to_batches(max_chunksize=4):
+            w.write_batch(batch)
+    datasets.Dataset.from_dict({"id": list(range(len(lines))), "body": lines}).save_to_disk(str(paths["datasets"]))
+    return paths
+
+
+def test_every_format_reads_the_same_numbered_prompts(tmp_path):
+    lines = _lines(9)
+    lines[4] = "   "  # blank: skipped, keeps its number
+    paths = _inputs(tmp_path, lines)
+    want = [(i, t) for i, t in enumerate(lines) if t.strip()]
+    for kind, path in paths.items():
+        field = "text" if kind == "txt" else "body"
+        assert list(read_lines(path, field)) == want, kind
+    nulls = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"body": ["a b", None, "c"]}), nulls)
+    assert list(read_lines(nulls, "body")) == [(0, "a b"), (2, "c")]
+    stream = tmp_path / "stream.arrow"  # the IPC stream format, as datasets writes its cache files
+    with pa.ipc.new_stream(str(stream), pa.schema([("body", pa.string())])) as w:
+        w.write_batch(pa.record_batch([pa.array(["x", "y"])], names=["body"]))
+    assert list(read_lines(stream, "body")) == [(0, "x"), (1, "y")]
+
+
+def test_format_mistakes_are_one_line(tmp_path):
+    import datasets
+
+    paths = _inputs(tmp_path, _lines(3))
+    for path, field, message in [
+            (paths["parquet"], "text", (r"d.parquet has no column 'text'; its columns are id, body: "
+                                        "choose one with --text-column")),
+            (paths["arrow"], "id", r"column 'id' of d.arrow holds int64, not text"),
+            (paths["datasets"], "nope", r"has no column 'nope'; its columns are id, body"),
+            (paths["txt"], "body", r"--text-field 'body' applies to .jsonl"),
+            (tmp_path, "text", r"is a directory but not a dataset saved with datasets' save_to_disk"),
+            (tmp_path / "missing.parquet", "text", r"does not exist")]:
+        with pytest.raises(InterpError, match=message):
+            check_data(path, field)
+    with pytest.raises(InterpError, match=r'd.jsonl line 1 is not a JSON object with a string "text" field '
+                                          r"\(choose another with --text-field\)"):
+        list(read_lines(paths["jsonl"]))
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"not parquet at all")
+    with pytest.raises(InterpError, match="is not a readable parquet input"):
+        check_data(bad)
+    dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"]})})
+    dd.save_to_disk(str(tmp_path / "dd"))
+    with pytest.raises(InterpError, match=r"is a DatasetDict with splits train: give one split, e.g. --data .*dd/train"):
+        check_data(tmp_path / "dd")
+    assert list(read_lines(tmp_path / "dd" / "train")) == [(0, "a")]
+
+
+def test_every_format_gives_a_byte_identical_cache(zoo2l, tmp_path):
+    paths = _inputs(tmp_path, _lines(11))
+    indexes = {}
+    for kind, path in paths.items():
+        field = "text" if kind == "txt" else "body"
+        indexes[kind] = cache_file(zoo2l, path, HOOKS, tmp_path / f"c-{kind}", shard_size=4, batch_size=3,
+                                   progress=False, text_field=field)
+    ref = indexes.pop("txt")
+    assert len(ref["shards"]) == 3
+    for kind, index in indexes.items():
+        assert index == ref, kind  # same settings, data digest, shard checksums, lines and lengths
+        for s in ref["shards"]:
+            assert (tmp_path / f"c-{kind}" / s["file"]).read_bytes() == (tmp_path / "c-txt" / s["file"]).read_bytes()
+
+
+def test_cli_reads_a_datasets_directory_and_a_parquet(tmp_path, capsys):
+    paths = _inputs(tmp_path, _lines(5))
+    for kind in ("datasets", "parquet"):
+        argv = ["cache", "-m", "zoo-2l", "--data", str(paths[kind]), "--text-column", "body", "--hooks",
+                "blocks.0.hook_resid_post", "--out", str(tmp_path / kind), "--no-progress"]
+        assert main(argv) == 0
+        assert "5 prompts" in capsys.readouterr().out
+    assert open_cache(tmp_path / "datasets").index == open_cache(tmp_path / "parquet").index
+    assert main(["cache", "--data", str(paths["parquet"]), "--out", str(tmp_path / "x")]) == 2  # no column "text"
+    err = capsys.readouterr().err
+    assert "has no column 'text'" in err and err.count("\n") == 1
+
+
+def _big_inputs(tmp_path, rows: int):
+    """`rows` distinct prompts of ~100 characters as an uncompressed parquet and a datasets dir."""
+    import datasets
+
+    base = _lines(50)
+    texts = [f"{base[i % 50]} {i}" for i in range(rows)]
+    table = pa.table({"text": texts})
+    pq.write_table(table, tmp_path / "big.parquet", compression="none", row_group_size=20_000)
+    datasets.Dataset(table).save_to_disk(str(tmp_path / "bigds"))
+    return sum(map(len, texts)) / 2**20
+
+
+def test_tabular_inputs_stream_with_flat_memory(tmp_path):
+    """10x the rows (~4.5 -> ~45 MB of text) grow the reading process's own (anonymous) memory by
+    under 30% of the extra text, for a parquet and a datasets directory; a reader that keeps the
+    prompts grows by more than their size, so the measurement can see growth."""
+    small, large = tmp_path / "small", tmp_path / "large"
+    small.mkdir(), large.mkdir()
+    small_mb, large_mb = _big_inputs(small, 60_000), _big_inputs(large, 600_000)
+    assert large_mb > 40
+    for name in ("big.parquet", "bigds"):
+        a, b = measure_read(small / name), measure_read(large / name)
+        assert b["rows"] == 600_000 and b["chars"] / 2**20 == pytest.approx(large_mb)
+        assert b["growth_mb"] - a["growth_mb"] < 0.3 * (large_mb - small_mb), (name, a, b)
+    held = measure_read(large / "big.parquet", hold=True)
+    assert held["growth_mb"] > large_mb, held
