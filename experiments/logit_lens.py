@@ -143,8 +143,8 @@ def settle_table(per: pd.DataFrame) -> pd.DataFrame:
 
 
 def _shown(values: list, n_layers: int) -> str:
-    """Every layer's value for small models; every 5th layer and the output for deep ones."""
-    keep = range(len(values)) if n_layers <= 8 else sorted({*range(0, len(values), 5), len(values) - 1})
+    """Every layer's value for small models; every 5th layer and the last four for deep ones."""
+    keep = range(len(values)) if n_layers <= 8 else sorted({*range(0, n_layers + 1, 5), *range(n_layers - 3, n_layers + 1)})
     return ", ".join(f"{i}: {fmt(values[i])}" for i in keep)
 
 
@@ -184,6 +184,10 @@ def _findings(rep, cfg, summ, per) -> dict:
         f". It becomes the top token for most prompts from {first_top(second, role2)} on "
         f"(top-1 at the output: {pct(series(second, role2, 'top1')[-1])}); {settles(second, role2)}.",
     ]
+    rep.findings.append("Caveat: the logit lens decodes every intermediate residual with the output's own final "
+                        "norm and unembedding, which only the last layer was trained for; a late first appearance "
+                        "may partly be the lens failing to read an earlier representation (a tuned lens, trained "
+                        "per layer, would tell them apart; interp does not have one yet).")
     s = summ.assign(curve=summ.task + " " + summ.role)
     rep.findings.append(rep.figure("prob_by_layer", plots.lines(s, "layer", "mean_prob", "target probability by layer",
                                                                 hue="curve"),
@@ -192,12 +196,13 @@ def _findings(rep, cfg, summ, per) -> dict:
                                                                 hue="curve"),
                                    "Median rank of the target per layer (1 = top)."))
     rep.show("By layer", summ)
-    short = lambda v: " → ".join(f"{x:.2f}" for x in (v if n_layers <= 8 else [v[i] for i in range(0, len(v), 5)] + [v[-1]]))  # noqa: E731
+    keep = range(n_layers + 1) if n_layers <= 8 else sorted({*range(0, n_layers + 1, 5), *range(n_layers - 3, n_layers + 1)})
+    short = lambda v: " → ".join(f"{v[i]:.2f}" for i in keep)  # noqa: E731
     return {"ioi_io_prob_by_layer": io_p, "ioi_s_prob_by_layer": s_p, f"{second}_prob_by_layer": nx_p,
             "ioi_first_top_layer": first_top("ioi", "IO"), f"{second}_first_top_layer": first_top(second, role2),
             "summary": (f"P(IO) by layer {short(io_p)}; P({'copied word' if second == 'induction' else 'fact'}) "
                         f"{'on induction prompts ' if second == 'induction' else ''}{short(nx_p)}"
-                        + ("" if n_layers <= 8 else f" (every 5th of {n_layers} layers)"))}
+                        + ("" if n_layers <= 8 else f" (layers {', '.join(map(str, keep))} of {n_layers})"))}
 
 
 if __name__ == "__main__":
