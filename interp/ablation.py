@@ -37,6 +37,7 @@ from torch import Tensor
 
 from interp.activations import to_tokens
 from interp.errors import InterpError, check_range, model_name
+from interp.progress import bar
 from interp.sweep import (Metric, clean_run, custom, fast_sweep, logit_diff, logprob, loss, naive_sweep,
                           position_mask, supports_fast, where_hook, zero_replacement)
 
@@ -199,6 +200,9 @@ def ablate(model, prompts: str | Sequence[str], heads: Sequence[tuple[int, int]]
                        positions=positions, seed=seed, per_prompt=per_prompt)
 
 
+_TOKENS_PER_FORWARD = 8192
+
+
 def ablate_sets(model, prompts: str | Sequence[str], head_sets: Sequence[Sequence[tuple[int, int]]], target=None,
                 foil=None, *, metric: Callable | None = None, mode: Mode = "zero",
                 reference: Sequence[str] | None = None, positions: Sequence[int] | None = None, seed: int = 0,
@@ -207,8 +211,10 @@ def ablate_sets(model, prompts: str | Sequence[str], head_sets: Sequence[Sequenc
 
     The prompts are repeated once per set of a chunk and stacked along the batch; one hook per
     layer puts the replacement into the heads each copy ablates. So `chunk` sets cost one
-    forward of `chunk` times the batch instead of `chunk` forwards (a custom metric sees the
-    batch it was written for: one set per forward). Other arguments as in `sweep`.
+    forward of `chunk` times the batch instead of `chunk` forwards (fewer when the stacked
+    batch would pass 8192 tokens, which bounds the logits' memory: 1.6 GB for a 49k vocabulary;
+    a custom metric sees the batch it was written for: one set per forward). Other arguments as
+    in `sweep`.
 
     Returns:
         One row per set (per set and prompt with `per_prompt`): heads ("L0H1+L1H3"), clean,
@@ -222,11 +228,15 @@ def ablate_sets(model, prompts: str | Sequence[str], head_sets: Sequence[Sequenc
     repl = replacement(model, tokens, lengths, mode, reference, seed)
     where = position_mask(positions, tokens.shape[1], tokens.device)
     last = torch.tensor(lengths, device=tokens.device) - 1
-    step = 1 if met.kind == "custom" else max(1, chunk)
-    with torch.no_grad():
+    fits = max(1, _TOKENS_PER_FORWARD // tokens.numel())  # bounds the stacked logits' memory
+    step = 1 if met.kind == "custom" else max(1, min(chunk, fits))
+    with torch.no_grad(), bar(len(sets), "head sets", unit="set") as progress:
         clean = met(model(tokens), tokens, last)
-        ablated = torch.cat([_ablate_chunk(model, tokens, last, met, repl, where, sets[i:i + step])
-                             for i in range(0, len(sets), step)])
+        parts = []
+        for i in range(0, len(sets), step):
+            parts.append(_ablate_chunk(model, tokens, last, met, repl, where, sets[i:i + step]))
+            progress.update(len(sets[i:i + step]))
+        ablated = torch.cat(parts)
     keys = [{"heads": "+".join(f"L{l}H{h}" for l, h in heads)} for heads in sets]
     return _table(clean, ablated, keys, per_prompt)
 
