@@ -5,6 +5,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from interp.cache import cache_file, open_cache, read_lines
 from interp.cli import main
@@ -136,3 +137,69 @@ def test_tabular_inputs_stream_with_flat_memory(tmp_path):
         assert b["growth_mb"] - a["growth_mb"] < 0.3 * (large_mb - small_mb), (name, a, b)
     held = measure_read(large / "big.parquet", hold=True)
     assert held["growth_mb"] > large_mb, held
+
+
+# ------------------------------------------------------------------ Ray
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """A local Ray cluster with 2 CPUs for this module's tests."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=128 * 2**20)
+    yield ray
+    ray.shutdown()
+
+
+def _assert_same_cache(a, b, tol, relative=False):
+    """Same prompts, tokens and hooks; every value within `tol` (times the tensor's largest
+    magnitude when `relative`)."""
+    assert a.lines() == b.lines() and a.hooks == b.hooks
+    for line in a.lines():
+        assert torch.equal(a.tokens(line), b.tokens(line))
+        for hook in a.hooks:
+            x, y = a.get(hook, line), b.get(hook, line)
+            scale = max(1.0, x.abs().max().item()) if relative else 1.0
+            assert x.shape == y.shape and (x - y).abs().max() <= tol * scale, (hook, line)
+
+
+@pytest.mark.slow
+def test_ray_cache_equals_one_process_and_survives_a_killed_worker(local_ray, zoo2l, tmp_path):
+    from interp.ray_cache import cache_on_ray
+
+    data = tmp_path / "d.txt"
+    data.write_text("\n".join(_lines(14)) + "\n")
+    hooks = "blocks.*.hook_resid_post"
+    kw = {"batch_size": 1, "shard_size": 2}  # one prompt per forward: the same shapes as one process
+    single = cache_file(zoo2l, data, hooks, tmp_path / "one", progress=False, **kw)
+    marker = tmp_path / "killed"
+    index = cache_on_ray("zoo-2l", data, hooks, tmp_path / "ray", workers=2, _kill_once=marker, **kw)
+    killed = int(marker.read_text())  # task 0 wrote one shard, then SIGKILLed its own worker
+    assert killed > 0 and index["complete"] and index["weights_sha256"] == single["weights_sha256"]
+    assert sorted(index["sources"]) == ["slice-0", "slice-1"]
+    _assert_same_cache(open_cache(tmp_path / "one"), open_cache(tmp_path / "ray"), 1e-6)
+    with pytest.raises(InterpError, match="not empty: pass --resume"):
+        cache_on_ray("zoo-2l", data, hooks, tmp_path / "ray", workers=2, **kw)
+    again = cache_on_ray("zoo-2l", data, hooks, tmp_path / "ray", workers=2, force=True, **kw)
+    assert sorted(line for s in again["shards"] for line in s["lines"]) == list(range(14))
+
+
+@pytest.mark.slow
+def test_cli_ray_local_writes_the_single_process_cache(local_ray, tmp_path, capsys):
+    data = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"text": _lines(12)}), data)
+    base = ["cache", "--model", "zoo-2l", "--data", str(data), "--hooks", "blocks.*.hook_resid_post",
+            "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "one")]) == 0
+    assert main([*base, "--out", str(tmp_path / "ray"), "--ray", "local", "--workers", "2"]) == 0
+    assert "12 prompts" in capsys.readouterr().out
+    # batches hold other prompts (other padding) than in one process: float32 rounding only
+    _assert_same_cache(open_cache(tmp_path / "one"), open_cache(tmp_path / "ray"), 1e-5, relative=True)
+    for extra, message in [(["--hooks", "blocks.0.hook_resid_pots"], "did you mean 'blocks.0.hook_resid_post'"),
+                           (["--shard", "1/2"], "--ray makes its own slices"),
+                           (["--workers", "0"], "--workers 0 must be at least 1")]:
+        assert main([*base, "--out", str(tmp_path / "bad"), "--ray", "local", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert main([*base, "--out", str(tmp_path / "bad"), "--workers", "2"]) == 2
+    assert "--workers needs --ray" in capsys.readouterr().err

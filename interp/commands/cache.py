@@ -9,6 +9,7 @@ EXAMPLE = """examples:
   interp cache --model zoo-4l --data prompts.txt --hooks 'blocks.*.hook_resid_post' --out acts/
   interp cache ... --out acts/ --resume            (continue after the last complete shard)
   interp cache ... --data corpus.parquet --text-column body --out acts/   (.arrow, datasets dirs too)
+  interp cache ... --ray local --workers 2 --out acts/    (Ray tasks, one slice each, merged)
   interp cache ... --shard 0/4 --out acts-0/       (lines 0, 4, 8, ...: one task of a Slurm array)
   interp cache-merge acts-0 acts-1 acts-2 acts-3 --out acts/"""
 
@@ -40,6 +41,9 @@ def register(sub) -> None:
     p.add_argument("--dtype", default="float32", help="storage type: float32 (default), float16 or bfloat16 "
                    "(half the disk; the model still runs in float32)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--ray", metavar="ADDRESS", help="cache on Ray: 'local' starts a local cluster, else a "
+                   "ray.init address ('auto', 'ray://host:10001'); data and --out on a shared file system")
+    p.add_argument("--workers", type=int, help="with --ray: number of tasks, one slice each (default: 2)")
     p.set_defaults(run=run)
     m = sub.add_parser("cache-merge", help="join the indexes of cache slices into one (no data copied)",
                        epilog=MERGE_EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -66,16 +70,40 @@ def run(args) -> None:
     from interp.datasets_io import check_data
 
     check_data(args.data, args.text_field)  # before the model loads: a typo should fail fast
+    if args.ray:
+        return run_ray(args, shard)
+    if args.workers is not None:
+        raise InterpError("--workers needs --ray (local or a cluster address); without it one process caches")
 
     model = load_model(args)
     index = cache_file(model, args.data, _hooks(args.hooks), args.out, batch_size=args.batch_size,
                        shard_size=args.shard_size, shard=shard, resume=args.resume, force=args.force,
                        truncate=args.truncate, max_tokens=args.max_tokens_per_prompt,
                        progress=not args.no_progress, dtype=args.dtype, text_field=args.text_field)
+    _summary(args.out, index)
+
+
+def run_ray(args, shard) -> None:
+    from interp.errors import InterpError
+    from interp.models import default_model
+    from interp.ray_cache import cache_on_ray
+
+    if shard != (0, 1):
+        raise InterpError("--ray makes its own slices (one per worker): drop --shard, or drop --ray")
+    workers = 2 if args.workers is None else args.workers
+    index = cache_on_ray(args.model or default_model(), args.data, _hooks(args.hooks), args.out,
+                         workers=workers, address=args.ray, device=args.device, resume=args.resume,
+                         force=args.force, batch_size=args.batch_size, shard_size=args.shard_size,
+                         truncate=args.truncate, max_tokens=args.max_tokens_per_prompt, dtype=args.dtype,
+                         text_field=args.text_field)
+    _summary(args.out, index, f" from {workers} Ray workers")
+
+
+def _summary(out, index, where: str = "") -> None:
     n_prompts = sum(len(s["lines"]) for s in index["shards"])
     n_tokens = sum(sum(s["lengths"]) for s in index["shards"])
-    print(f"{args.out}: {n_prompts} prompts, {n_tokens} tokens, {len(index['hooks'])} hooks, "
-          f"{len(index['shards'])} shards")
+    print(f"{out}: {n_prompts} prompts, {n_tokens} tokens, {len(index['hooks'])} hooks, "
+          f"{len(index['shards'])} shards{where}")
 
 
 def run_merge(args) -> None:
