@@ -148,7 +148,7 @@ def _resolve_path(given: str, path: Path) -> tuple[str, str, str]:
 
 
 def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, device_map=None,
-         progress: bool = True):
+         max_memory: dict | None = None, offload_folder: str | os.PathLike | None = None, progress: bool = True):
     """Load a model as a TransformerBridge in compatibility mode, with `.info` attached.
 
     Args:
@@ -160,6 +160,9 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
         allow_hub: if False, a name that is neither built-in nor a local path is an error.
         device_map: passed to Hugging Face / accelerate (e.g. "auto") to spread a model that does
             not fit one device; then `device` is ignored.
+        max_memory, offload_folder: passed with `device_map` to accelerate. A placement that
+            offloads weights (to disk, or to the CPU beside an accelerator) is refused: interp's
+            analyses read the weights directly (README "Scaling out").
         progress: show a progress line on stderr while a GGUF file is converted (the first time).
 
     Returns:
@@ -190,7 +193,8 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
     origin = location if name != packaged.GEMMA3.name else f"{packaged.GEMMA3.dist} (assembled from its chunk packages)"
     if location.lower().endswith(".gguf") or (source == "local" and Path(location).is_file()):
         location = str(_convert(name, location, progress))
-    hf_model, tok, missing = _load_hf(name, source, location, device_map)
+    placement = _placement(device_map, max_memory, offload_folder)
+    hf_model, tok, missing = _load_hf(name, source, location, placement)
     bridge = boot(hf_model, tok, location, device=device, device_map=device_map)
     record = gguf.record(location) if source != "hub" else None
     if record and record.get("add_bos_token") is not None:
@@ -230,15 +234,38 @@ def boot(hf_model, tokenizer, name_or_path: str, device: str | None = "cpu", dev
     return model
 
 
-def _load_hf(name: str, source: str, location: str, device_map=None):
-    """The Hugging Face model, its tokenizer and the weights its checkpoint lacked."""
+def _placement(device_map, max_memory, offload_folder) -> dict:
+    """The accelerate placement arguments for `from_pretrained` (empty: load on one device)."""
+    if device_map is None and (max_memory is not None or offload_folder is not None):
+        raise InterpError("max_memory and offload_folder go with device_map: pass device_map='auto' too")
+    given = {"device_map": device_map, "max_memory": max_memory,
+             "offload_folder": None if offload_folder is None else str(offload_folder)}
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _refuse_offload(name: str, model) -> None:
+    """One line when accelerate left weights off the compute devices (meta tensors, loaded layer
+    by layer at run time): the analyses read weights directly, which such a model cannot give."""
+    placed = list((getattr(model, "hf_device_map", None) or {}).values())
+    meta = any(p.is_meta for p in model.parameters())
+    if meta or "disk" in placed:
+        where = "disk" if "disk" in placed else "the CPU (offloaded)"
+        raise InterpError(f"model {name!r} does not fit max_memory: accelerate offloaded "
+                          f"{sum(1 for v in placed if v in ('disk', 'cpu'))} of its {len(placed)} modules to {where}, "
+                          "and interp reads weights directly (TransformerLens weight processing, W_O, DLA), which "
+                          "offloaded weights do not allow; raise max_memory until the model fits its devices")
+
+
+def _load_hf(name: str, source: str, location: str, placement: dict | None = None):
+    """The Hugging Face model, its tokenizer and the weights its checkpoint lacked; `placement`
+    (device_map, max_memory, offload_folder) goes to the model's `from_pretrained` only."""
     import transformers
     from safetensors import SafetensorError
 
     if source == "hub":
         _check_hub(name)
     offline = source != "hub"
-    kwargs = {"local_files_only": offline, **({"device_map": device_map} if device_map is not None else {})}
+    kwargs = {"local_files_only": offline}
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # the loading report is kept, not printed
     transformers.logging.disable_progress_bar()
@@ -247,7 +274,7 @@ def _load_hf(name: str, source: str, location: str, device_map=None):
         cls = (transformers.AutoModelForMaskedLM if config.model_type in ENCODERS
                else transformers.AutoModelForCausalLM)
         model, report = cls.from_pretrained(location, config=config, output_loading_info=True,
-                                            attn_implementation="eager", **kwargs)
+                                            attn_implementation="eager", **kwargs, **(placement or {}))
         tokenizer = transformers.AutoTokenizer.from_pretrained(location, **kwargs)
     except (OSError, ValueError, KeyError, json.JSONDecodeError, RuntimeError, SafetensorError) as e:
         raise _load_error(name, source, location, e) from None
@@ -255,6 +282,7 @@ def _load_hf(name: str, source: str, location: str, device_map=None):
         transformers.logging.set_verbosity(verbosity)
         transformers.logging.enable_progress_bar()
     model.eval()
+    _refuse_offload(name, model)
     if source != "hub":
         check_checkpoint(name, location)
     check_loaded(name, model, tokenizer)

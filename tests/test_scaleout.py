@@ -203,3 +203,25 @@ def test_cli_ray_local_writes_the_single_process_cache(local_ray, tmp_path, caps
         assert message in err and err.count("\n") == 1, err
     assert main([*base, "--out", str(tmp_path / "bad"), "--workers", "2"]) == 2
     assert "--workers needs --ray" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ placement by accelerate
+
+
+@pytest.mark.slow
+def test_device_map_auto_gives_the_in_memory_dla_and_offload_is_refused(zoo4l, tmp_path):
+    import interp
+    from interp.attribution import direct_logit_attribution
+
+    prompt, target = "When Mary and John went to the store, John gave a drink to", " Mary"
+    placed = interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "4GB"})
+    a = direct_logit_attribution(zoo4l, prompt, target)
+    b = direct_logit_attribution(placed, prompt, target)
+    assert a.labels == b.labels and a.tokens == b.tokens
+    assert (a.values - b.values).abs().max() < 1e-4 and (a.model_value - b.model_value).abs().max() < 1e-4
+    offload = tmp_path / "offload"
+    with pytest.raises(InterpError, match=r"^model 'zoo-4l' does not fit max_memory: accelerate offloaded \d+ of its "
+                                          r"\d+ modules to disk, .*raise max_memory until the model fits its devices$"):
+        interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "1MB"}, offload_folder=offload)
+    with pytest.raises(InterpError, match="max_memory and offload_folder go with device_map"):
+        interp.load("zoo-4l", max_memory={"cpu": "1MB"})
