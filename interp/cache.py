@@ -2,7 +2,8 @@
 
 `cache_file(model, data, hooks, out)` reads `data` (one prompt per line; or `.jsonl`, `.parquet`,
 `.arrow` or a saved `datasets` directory, prompts in `text_field`: see `interp.datasets_io`)
-streamed, runs it in right-padded batches, and writes the chosen hook points in shards (`shard-00000.safetensors`, `shard_size` prompts each) plus `index.json`. Prompts are
+streamed, runs it in right-padded batches, and writes the chosen hook points in shards
+(`shard-00000.safetensors`, `shard_size` prompts each) plus `index.json`. Prompts are
 known by their line number, counted from 0 (blank lines are skipped but keep their number;
 error messages count from 1, like an editor).
 
@@ -31,7 +32,7 @@ into their own directory, e.g. a Slurm array::
     interp cache --data big.txt --hooks 'blocks.*.hook_resid_post' \\
         --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT --out acts-$SLURM_ARRAY_TASK_ID
 
-or n Ray tasks calling `cache_file(..., shard=(i, n))`. A preempted task re-runs the same command
+or n Ray tasks (`interp.ray_cache.cache_on_ray`, CLI `--ray local|ADDRESS --workers n`). A preempted task re-runs the same command
 with `--resume`. `merge_caches([dir0, ..., dirN], out)` (CLI `interp cache-merge DIR... --out DIR`)
 then writes one index that points at all their shards, by paths relative to `out`: no data is
 copied, so keep the slice directories where they are (or move them together with `out`).
@@ -456,15 +457,26 @@ import json, resource, sys, time, tempfile, pathlib
 import interp
 from interp.cache import cache_file
 from interp.zoo.corpus import Corpus
-name, n_lines, hooks = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+name, n_lines, hooks, fmt = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 tmp = pathlib.Path(tempfile.mkdtemp(prefix="interp-measure-"))
 corpus = Corpus(0)
 with open(tmp / "data.txt", "w") as f:
     for i in range(n_lines):
         f.write("".join(corpus.document(8 + i % 17)).replace("\u0120", " ").strip() + "\n")
+data = tmp / "data.txt"
+if fmt != "text":  # the same lines as a table, written before the model loads
+    import pyarrow as pa, pyarrow.parquet as pq
+    table = pa.table({"text": data.read_text().splitlines()})
+    data = tmp / ("data.parquet" if fmt == "parquet" else "data-ds")
+    if fmt == "parquet":
+        pq.write_table(table, data, row_group_size=256)
+    else:
+        import datasets
+        datasets.Dataset(table).save_to_disk(str(data))
+    del table
 model = interp.load(name)
 start = time.perf_counter()
-index = cache_file(model, tmp / "data.txt", hooks, tmp / "cache", progress=False)
+index = cache_file(model, data, hooks, tmp / "cache", progress=False)
 seconds = time.perf_counter() - start
 n_tokens = sum(sum(s["lengths"]) for s in index["shards"])
 def peak_rss_mb():
@@ -483,10 +495,11 @@ import shutil; shutil.rmtree(tmp)
 """
 
 
-def measure_stream(model_name: str, n_lines: int, hooks="blocks.0.hook_resid_post") -> dict:
+def measure_stream(model_name: str, n_lines: int, hooks="blocks.0.hook_resid_post", data_format: str = "text") -> dict:
     """Cache `n_lines` lines of zoo corpus text in a fresh Python process and measure it.
 
     For the benchmark and the flat-memory test. `hooks` is a name, a glob or a list of names.
+    `data_format` "parquet" or "datasets" stores the lines as that input (column "text") first.
 
     Runs in a subprocess so that the peak resident memory belongs to this job only: on Linux it
     is the child's VmHWM (its own address space; `ru_maxrss` would report at least the parent's
@@ -500,7 +513,8 @@ def measure_stream(model_name: str, n_lines: int, hooks="blocks.0.hook_resid_pos
     import subprocess
 
     hooks = hooks if isinstance(hooks, str) else list(hooks)  # a glob string stays a glob
-    result = subprocess.run([sys.executable, "-c", _MEASURE, model_name, str(n_lines), json.dumps(hooks)],
+    result = subprocess.run([sys.executable, "-c", _MEASURE, model_name, str(n_lines), json.dumps(hooks),
+                             data_format],
                             capture_output=True, text=True)
     if result.returncode != 0:
         last = (result.stderr.strip().splitlines() or ["(no output)"])[-1]

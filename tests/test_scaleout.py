@@ -78,7 +78,8 @@ def test_format_mistakes_are_one_line(tmp_path):
         check_data(bad)
     dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"]})})
     dd.save_to_disk(str(tmp_path / "dd"))
-    with pytest.raises(InterpError, match=r"is a DatasetDict with splits train: give one split, e.g. --data .*dd/train"):
+    with pytest.raises(InterpError, match=r"is a DatasetDict with splits train: give one split, "
+                                          r"e.g. --data .*dd/train"):
         check_data(tmp_path / "dd")
     assert list(read_lines(tmp_path / "dd" / "train")) == [(0, "a")]
 
@@ -225,3 +226,15 @@ def test_device_map_auto_gives_the_in_memory_dla_and_offload_is_refused(zoo4l, t
         interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "1MB"}, offload_folder=offload)
     with pytest.raises(InterpError, match="max_memory and offload_folder go with device_map"):
         interp.load("zoo-4l", max_memory={"cpu": "1MB"})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("data_format", ["parquet", "datasets"])
+def test_caching_a_table_has_flat_peak_memory(data_format):
+    """10x the rows, at most 10% more peak memory of the caching process (its own VmHWM)."""
+    from interp.cache import measure_stream
+
+    small = measure_stream("zoo-2l", 200, ["blocks.1.hook_resid_post"], data_format=data_format)
+    large = measure_stream("zoo-2l", 2000, ["blocks.1.hook_resid_post"], data_format=data_format)
+    assert large["n_tokens"] > 9 * small["n_tokens"]
+    assert large["peak_rss_mb"] <= 1.10 * small["peak_rss_mb"], (small, large)
