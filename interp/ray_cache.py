@@ -116,7 +116,7 @@ def cache_on_ray(model, data, hooks, out, workers: int = 2, address: str = "loca
         out: output directory: `out/slice-i` per task, `out/index.json` for the whole.
         workers: the number of tasks (slices); one CPU each.
         address: "local" (start a local cluster) or an address for `ray.init`.
-        device: the device each worker loads the model on.
+        device: the device each worker loads the model on ("cuda": one GPU per task).
         max_retries: how often Ray reruns a task whose worker died (each rerun resumes).
         resume: continue an earlier run with the same `workers` in `out`.
         force: clear a non-empty `out` (only what interp wrote there).
@@ -139,7 +139,8 @@ def cache_on_ray(model, data, hooks, out, workers: int = 2, address: str = "loca
     check_data(data, options.get("text_field", "text"))
     _check(workers, out, resume, force)
     ray = _init_ray(address, workers)
-    task = ray.remote(num_cpus=1, max_retries=max_retries, retry_exceptions=False)(_slice)
+    gpus = 1 if str(device).startswith("cuda") else 0  # Ray gives each task its own GPU as cuda:0
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=max_retries, retry_exceptions=False)(_slice)
     dirs = [out / SLICE_DIR.format(i) for i in range(workers)]
     data = str(Path(data).resolve())
     refs = [task.remote(spec, device, data, hooks, str(d.resolve()), (i, workers), options,
