@@ -47,6 +47,19 @@ def zoo2l():
     return interp.load("zoo-2l")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module (`pytestmark = pytest.mark.usefixtures("one_thread")`):
+    on the shared 2-core machine a 14-token SmolLM2 forward took 2-7 s with two threads (spinning
+    workers competing with the other process) and 0.2-0.4 s with one."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def smollm2():
     """The default model, SmolLM2-135M-Instruct (GGUF Q4_1, dequantized); do not modify it.

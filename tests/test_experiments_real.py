@@ -23,7 +23,7 @@ ROOT = str(Path(__file__).resolve().parents[1])
 if ROOT not in sys.path:  # `experiments` is a folder of scripts at the repo root
     sys.path.insert(0, ROOT)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 MODEL = "smollm2-135m"
 TOL = 1e-4
 
@@ -35,13 +35,6 @@ REAL = {
                         n_samples=2, max_new_tokens=3),
 }
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,9 @@ PROMPT = "f ba cb dc ed fe gf hg"
 CORRUPTED = "e hh gg ff ee dd cc bb"  # same token count
 TARGET, FOIL = "ab", "ca"
 TOL = 2e-4
+pytestmark = pytest.mark.usefixtures("one_thread")
 MATRIX = ("gpt2", "llama", "neox", "gemma3", "opt")  # learned/rotary, GQA (llama 4:2, gemma3 4:1), parallel
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Twin:

@@ -29,7 +29,7 @@ import torch
 
 import archs
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 IOI = "When Mary and John went to the store, John gave a drink to"
 ABC = "When Alice and Bob went to the store, Carl gave a drink to"  # same 14 tokens, no name repeated
@@ -37,15 +37,6 @@ CAPITAL = "The capital of France is"
 TARGET, FOIL = " Mary", " John"
 TOL = 1e-4
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on the shared 2-core machine a 14-token SmolLM2 forward took 2-7 s
-    with two threads (spinning workers competing with the other process) and 0.2-0.4 s with one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
