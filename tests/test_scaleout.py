@@ -178,7 +178,9 @@ def test_ray_cache_equals_one_process_and_survives_a_killed_worker(local_ray, zo
     killed = int(marker.read_text())  # task 0 wrote one shard, then SIGKILLed its own worker
     assert killed > 0 and index["complete"] and index["weights_sha256"] == single["weights_sha256"]
     assert sorted(index["sources"]) == ["slice-0", "slice-1"]
-    _assert_same_cache(open_cache(tmp_path / "one"), open_cache(tmp_path / "ray"), 1e-6)
+    # same shapes, but the workers may run other intra-op thread counts than this process (other
+    # summation orders): 1e-6 of each tensor's largest value (float32 rounding; CI saw 3.1e-6 at |x| ~ 8)
+    _assert_same_cache(open_cache(tmp_path / "one"), open_cache(tmp_path / "ray"), 1e-6, relative=True)
     with pytest.raises(InterpError, match="not empty: pass --resume"):
         cache_on_ray("zoo-2l", data, hooks, tmp_path / "ray", workers=2, **kw)
     again = cache_on_ray("zoo-2l", data, hooks, tmp_path / "ray", workers=2, force=True, **kw)
