@@ -28,7 +28,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -36,6 +35,7 @@ import torch
 from torch import Tensor
 
 from interp.activations import to_tokens
+from interp.blocks import hidden, metric_of, record_inputs, run_blocks
 from interp.errors import InterpError, check_range, model_name
 from interp.progress import bar
 from interp.sweep import (Metric, clean_run, custom, fast_sweep, logit_diff, logprob, loss, naive_sweep,
@@ -209,12 +209,14 @@ def ablate_sets(model, prompts: str | Sequence[str], head_sets: Sequence[Sequenc
                 per_prompt: bool = False, chunk: int = 20):
     """Ablate each of many head sets together (e.g. the random sets of a baseline control).
 
-    The prompts are repeated once per set of a chunk and stacked along the batch; one hook per
-    layer puts the replacement into the heads each copy ablates. So `chunk` sets cost one
-    forward of `chunk` times the batch instead of `chunk` forwards (fewer when the stacked
-    batch would pass 8192 tokens, which bounds the logits' memory: 1.6 GB for a 49k vocabulary;
-    a custom metric sees the batch it was written for: one set per forward). Other arguments as
-    in `sweep`.
+    One clean forward records what every block received (`interp.blocks.record_inputs`). Then
+    the prompts are repeated once per set of a chunk and stacked along the batch, and only the
+    blocks from the chunk's first ablated layer on are replayed, with one hook per layer putting
+    the replacement into the heads each copy ablates; a last-position metric unembeds the last
+    positions only. So `chunk` sets cost a fraction (L - first) / L of one forward of `chunk`
+    times the batch instead of `chunk` full forwards (fewer sets per chunk when the stacked
+    batch would pass 8192 tokens; a custom metric sees the batch it was written for: one set per
+    forward). Other arguments as in `sweep`.
 
     Returns:
         One row per set (per set and prompt with `per_prompt`): heads ("L0H1+L1H3"), clean,
@@ -230,11 +232,12 @@ def ablate_sets(model, prompts: str | Sequence[str], head_sets: Sequence[Sequenc
     last = torch.tensor(lengths, device=tokens.device) - 1
     fits = max(1, _TOKENS_PER_FORWARD // tokens.numel())  # bounds the stacked logits' memory
     step = 1 if met.kind == "custom" else max(1, min(chunk, fits))
+    inputs, _, logits = record_inputs(model, tokens)
     with torch.no_grad(), bar(len(sets), "head sets", unit="set") as progress:
-        clean = met(model(tokens), tokens, last)
+        clean = met(logits, tokens, last)
         parts = []
         for i in range(0, len(sets), step):
-            parts.append(_ablate_chunk(model, tokens, last, met, repl, where, sets[i:i + step]))
+            parts.append(_ablate_chunk(model, inputs, tokens, last, met, repl, where, sets[i:i + step]))
             progress.update(len(sets[i:i + step]))
         ablated = torch.cat(parts)
     keys = [{"heads": "+".join(f"L{l}H{h}" for l, h in heads)} for heads in sets]
@@ -250,9 +253,10 @@ def _check_heads(model, heads) -> list[tuple[int, int]]:
     return heads
 
 
-def _ablate_chunk(model, tokens: Tensor, last: Tensor, met: Metric, repl: Tensor, where: Tensor,
+def _ablate_chunk(model, inputs: list, tokens: Tensor, last: Tensor, met: Metric, repl: Tensor, where: Tensor,
                   sets: list) -> Tensor:
-    """Metric [set batch] with each set's heads ablated in its own copy of the batch."""
+    """Metric [set batch] with each set's heads ablated in its own copy of the batch, replaying
+    the blocks from the chunk's first ablated layer on (`inputs`: `record_inputs`' record)."""
     c, (B, _) = len(sets), tokens.shape
     heads = torch.zeros(model.cfg.n_layers, c * B, model.cfg.n_heads, dtype=torch.bool, device=tokens.device)
     for i, chosen in enumerate(sets):
@@ -261,9 +265,9 @@ def _ablate_chunk(model, tokens: Tensor, last: Tensor, met: Metric, repl: Tensor
     hooks = [(f"blocks.{l}.attn.hook_z", where_hook(heads[l][:, None, :, None] & where[None, :, None, None],
                                                    repl[l].repeat(c, 1, 1, 1)))
              for l in range(model.cfg.n_layers) if heads[l].any()]
-    if c > 1:  # per-prompt targets repeat with the batch
-        met = dataclasses.replace(met, **{k: getattr(met, k).repeat(c) for k in ("target", "foil")
-                                          if getattr(met, k) is not None})
+    first = min(layer for chosen in sets for layer, _ in chosen)
     with model.hooks(fwd_hooks=hooks):
-        values = met(model(tokens.repeat(c, 1)), tokens.repeat(c, 1), last.repeat(c))
+        x = run_blocks(model, inputs, first, hidden(*inputs[first]).repeat(c, 1, 1), c, B)
+    prompt = torch.arange(B, device=tokens.device).repeat(c)  # whose target and foil each row reads
+    values = metric_of(model, met, x, tokens.repeat(c, 1), last.repeat(c), prompt)
     return values.reshape(c, B)

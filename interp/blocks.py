@@ -78,7 +78,8 @@ def _stack(value, n: int, batch: int):
     return value
 
 
-def _hidden(args: tuple, kwargs: dict) -> Tensor:
+def hidden(args: tuple, kwargs: dict) -> Tensor:
+    """The hidden states among a block's recorded (args, kwargs)."""
     return kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
 
 
@@ -104,7 +105,9 @@ def final_logits(model, x: Tensor) -> Tensor:
     return softcap(model.unembed(model.ln_final(x)), facts(model).final_softcap)
 
 
-def _metric_of(model, metric, x: Tensor, tokens: Tensor, last: Tensor, prompt: Tensor) -> Tensor:
+def metric_of(model, metric, x: Tensor, tokens: Tensor, last: Tensor, prompt: Tensor) -> Tensor:
+    """The metric [n] from the last block's hidden states x [n pos d_model] (a last-position
+    metric unembeds row i at last[i] only and reads prompt[i]'s target and foil)."""
     if metric.last_only:
         rows = torch.arange(len(x), device=x.device)
         return metric.at_last(final_logits(model, x[rows, last]), prompt)
@@ -127,7 +130,7 @@ def block_sweep(model, tokens: Tensor, replacement: Tensor, metric, lengths=None
     prompt = torch.arange(B, device=tokens.device)
     with torch.no_grad():
         clean = metric(logits, tokens, last)
-        replay = _metric_of(model, metric, run_blocks(model, inputs, L - 1, _hidden(*inputs[L - 1]), 1, B),
+        replay = metric_of(model, metric, run_blocks(model, inputs, L - 1, hidden(*inputs[L - 1]), 1, B),
                             tokens, last, prompt)
         _check_replay(clean, replay)
         d_mlp = getattr(model.cfg, "d_mlp", None) or 4 * model.cfg.d_model
@@ -136,7 +139,7 @@ def block_sweep(model, tokens: Tensor, replacement: Tensor, metric, lengths=None
         chosen = list(range(L) if layers is None else layers)
         with bar(len(chosen) * H, "head sweep") as progress:
             for l in chosen:
-                x0 = _hidden(*inputs[l])
+                x0 = hidden(*inputs[l])
                 for h0 in range(0, H, chunk):
                     heads = list(range(h0, min(H, h0 + chunk)))
                     out[l, heads] = _chunk(model, inputs, l, heads, x0, z[l], replacement[l], mask, metric,
@@ -155,7 +158,7 @@ def _chunk(model, inputs, l, heads, x0, z, value, mask, metric, tokens, last, pr
     stacked_value = value.repeat(n, 1, 1, 1)
     with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", where_hook(where, stacked_value))]):
         x = run_blocks(model, inputs, l, x0.repeat(n, 1, 1), n, B)
-    return _metric_of(model, metric, x, tokens.repeat(n, 1), last.repeat(n), prompt.repeat(n))
+    return metric_of(model, metric, x, tokens.repeat(n, 1), last.repeat(n), prompt.repeat(n))
 
 
 def _check_replay(clean: Tensor, replay: Tensor) -> None:

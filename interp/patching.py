@@ -230,10 +230,9 @@ def patch_cells(model, base: Tensor, source: dict, pair: Pair, what: str, todo: 
 
 def downstream(model, inputs, layer: int, n: int, base: Tensor, pair: Pair) -> Tensor:
     """Metric [n * batch] of n stacked copies of the base run, replaying blocks layer..L-1."""
-    from interp.blocks import final_logits, run_blocks
+    from interp.blocks import final_logits, hidden, run_blocks
 
-    args, kwargs = inputs[layer]
-    x0 = kwargs["hidden_states"] if "hidden_states" in kwargs else args[0]
+    x0 = hidden(*inputs[layer])
     x = run_blocks(model, inputs, layer, x0.repeat(n, 1, 1), n, base.shape[0])
     if pair.metric.last_only:  # the final norm and unembedding at the last positions only
         rows = torch.arange(len(x), device=x.device)
