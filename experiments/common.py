@@ -83,6 +83,11 @@ def tidy(df: pd.DataFrame, sort: list[str] | None = None) -> pd.DataFrame:
     return df.reset_index(drop=True)
 
 
+def is_zoo(model_name: str) -> bool:
+    """Whether `model_name` is one of interp's own zoo models (they speak their training corpus)."""
+    return model_name.startswith("zoo-")
+
+
 def fmt(x, digits: int = 3) -> str:
     """A number for prose: integers as is, floats to `digits` significant figures."""
     if isinstance(x, (int,)) or (hasattr(x, "is_integer") and float(x).is_integer() and abs(x) >= 10):

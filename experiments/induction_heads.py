@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from experiments.common import Report, cli, config_dict, fmt
+from experiments.common import Report, cli, config_dict, fmt, is_zoo
 
 
 @dataclass
@@ -44,9 +44,6 @@ class Config:
 # 2-core machine; 8 x 60 tokens is 2.7x less.
 REAL_MODEL_CONFIG = dict(n_tokens=30, n_seqs=8, n_view=12, sweep_modes=["mean"])
 
-
-def is_zoo(model_name: str) -> bool:
-    return model_name.startswith("zoo-")
 
 
 def start_ids(model) -> list[int]:
@@ -143,6 +140,17 @@ def ranked(scores: pd.DataFrame, kind: str, min_score: float) -> list[tuple[int,
 
 def label(heads) -> str:
     return "+".join(f"L{L}H{H}" for L, H in heads)
+
+
+def short_label(heads, most: int = 12) -> str:
+    """`label`, or "the N heads" when there are more than `most` (the CSV lists them)."""
+    return label(heads) if len(heads) <= most else f"{len(heads)} heads, listed in joint_ablation.csv"
+
+
+def gain_removed(clean: float, ablated: float) -> str:
+    """How much of the in-context gain (1 - ratio) an ablation removes, in words."""
+    share = (ablated - clean) / (1 - clean)
+    return "the in-context gain is gone" if share >= 0.9 else f"{share:.0%} of the in-context gain, 1 − ratio, removed"
 
 
 def sweeps(model, prompts, n: int, seed: int, start: int = 1, modes=("zero", "mean"), layers=None) -> pd.DataFrame:
@@ -266,9 +274,11 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) ->
             f"a uniform guess over the vocabulary is ln {vocab} = {fmt(math.log(vocab))})."),
         f"Ablating ({cfg.mode}) the top induction head {label(inds[:1])} alone raises the ratio only to "
         f"{fmt(j.ablated['top induction head'])}: the other induction head(s) back it up. Ablating **all induction "
-        f"heads ({label(inds)}) gives {fmt(j.ablated['all induction heads'])}**, and the previous-token head(s) "
-        f"({label(prevs)}) {fmt(j.ablated['previous-token heads'])}: the in-context gain is gone. Ablating "
-        f"**every other head at once** ({label([h for h in _all(m) if h not in inds + prevs])}) gives "
+        f"heads ({label(inds)}) gives {fmt(j.ablated['all induction heads'])}** "
+        f"({gain_removed(clean, j.ablated['all induction heads'])}), and the previous-token head(s) "
+        f"({label(prevs)}) {fmt(j.ablated['previous-token heads'])} "
+        f"({gain_removed(clean, j.ablated['previous-token heads'])}). Ablating "
+        f"**every other head at once** ({short_label([h for h in _all(m) if h not in inds + prevs])}) gives "
         f"{fmt(j.ablated['every other head'])}; alone, the other heads give ratios "
         f"{fmt(rest.ablated.min())}–{fmt(rest.ablated.max())} (clean {fmt(clean)}).",
     ]

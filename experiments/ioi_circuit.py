@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from experiments.common import Report, cli, config_dict, fmt, histogram, pct
+from experiments.common import Report, cli, config_dict, fmt, histogram, is_zoo, pct
 
 
 # `python -m experiments --models M` runs a real model with these instead of the zoo defaults:
@@ -46,9 +46,6 @@ class Config:
     seed: int = 0
     out: str = "reports/ioi_circuit"
 
-
-def is_zoo(model_name: str) -> bool:
-    return model_name.startswith("zoo-")
 
 
 def prompt_rows(model, model_name: str, split: str, n: int, seed: int) -> list[dict]:

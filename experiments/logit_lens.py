@@ -13,15 +13,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from experiments.common import Report, cli, config_dict, fmt, pct
+from experiments.common import Report, cli, config_dict, fmt, is_zoo, pct
 
 
 # `python -m experiments --models M`: a real model gets these instead of the zoo defaults
 REAL_MODEL_CONFIG = dict(n_prompts=120)
 
-
-def is_zoo(model_name: str) -> bool:
-    return model_name.startswith("zoo-")
 
 
 @dataclass
