@@ -6,7 +6,8 @@ T = 1 is the model's own distribution, T -> 0 concentrates on the argmax (T = 0 
 a one-hot on the argmax), large T flattens it. Its entropy is non-decreasing in T.
 
 Sampling draws continuations with a `torch.Generator` seeded explicitly: the same seed and inputs
-give the same text. GPT-2-style models step through a key/value cache (`interp.engine.Decoder`). Generation stops after `max_new_tokens`, at the end-of-text token, or when the
+give the same text. Every causal model steps through a key/value cache (GPT-2-style ones through
+`interp.engine.Decoder`, the rest through the bridge, `interp.kv`). Generation stops after `max_new_tokens`, at the end-of-text token, or when the
 sequence fills the model's context, whichever comes first.
 
 Example:
@@ -160,10 +161,11 @@ def check_counts(n: int, max_new_tokens: int) -> None:
 def generate(model, tokens, temperature: float, max_new_tokens: int, generator, cache: bool = True):
     """Extend `tokens` [n pos] step by step; returns (tokens, stop reason per row).
 
-    A GPT-2-style model with no hooks attached steps through `interp.engine.Decoder` (a
-    key/value cache: one token's forward per step); any other model, or one with hooks, reruns
-    the whole sequence through the bridge at each step, so the hooks see every step
-    (`cache=False` forces that path).
+    With no hooks attached, each step runs one new token's forward against a key/value cache:
+    a GPT-2-style model through `interp.engine.Decoder`, any other through the bridge with
+    Hugging Face's own cache (`interp.kv.CachedStepper`). A model with hooks reruns the whole
+    sequence through the bridge at each step, so the hooks see every position of every step
+    (`cache=False` forces that path; the tokens are the same either way).
     """
     import torch
 
@@ -192,12 +194,15 @@ def _stepper(model, n: int, cache: bool = True):
     import torch
 
     from interp.engine import Decoder, hooked, supports
+    from interp.kv import CachedStepper
 
-    if not cache or not supports(model) or hooked(model):
+    if not cache or hooked(model):
         def rerun(tokens):
             with torch.no_grad():
                 return model(tokens)[:, -1]
         return rerun
+    if not supports(model):
+        return CachedStepper(model)
     decoder, fed = Decoder(model, n), [0]
 
     def cached(tokens):  # feeds only the tokens the decoder has not seen

@@ -27,7 +27,9 @@ absolute positions, LayerNorm, sequential attention then MLP) with no hooks atta
 other causal architecture (Llama, Qwen2, Mistral, Gemma 2/3, GPT-NeoX, Phi, GPT-J, OPT) takes
 `interp.blocks.block_sweep`, which replays the model's own decoder blocks downstream of each
 head, stacked along the batch (same numbers as the naive loop; `make bench`: 4.6x faster on
-smollm2-135m and on gemma3-270m, see reports/bench/README.md). `supports_fast(model)`
+smollm2-135m and on gemma3-270m, see reports/bench/README.md); there too, a replacement from
+position P > 0 with a last-position metric replays positions P.. only, reading the clean keys
+and values of the earlier ones from a cache (`interp.kv`). `supports_fast(model)`
 says whether a model has a fast path.
 
 Example:
@@ -306,7 +308,8 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
 
     Raises:
         InterpError: a bad replacement. Models that are not GPT-2-style run through
-            `interp.blocks.block_sweep` (their own decoder blocks, downstream only).
+            `interp.blocks.block_sweep` (their own decoder blocks, downstream only, positions
+            from the first replaced one on under the same conditions).
     """
     _check_replacement(model, tokens, replacement)
     if not supports(model):
