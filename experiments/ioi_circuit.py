@@ -183,12 +183,29 @@ def top_heads(sw: pd.DataFrame, mode: str, k: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(m.layer.head(k), m["head"].head(k))]
 
 
-def cut(model, P, io, s, heads, mode: str) -> dict:
-    """Fraction of the mean IO − S difference removed by ablating `heads` together."""
-    from interp.ablation import ablate
+def set_ablations(model, P, io, s, top, top_dla, draws, mode: str) -> pd.DataFrame:
+    """IO − S per prompt with head sets ablated together: the top sweep heads (zero and mean
+    ablation), the top DLA heads and each random draw (`mode`). One batched
+    `interp.ablation.ablate_sets` call per ablation mode, so each mode's clean run and mean
+    replacement are computed once. Columns: set, mode, heads, prompt_id, clean, ablated."""
+    from interp.ablation import ablate_sets
 
-    r = ablate(model, P, heads, io, s, mode=mode).iloc[0]
-    return {"heads": r.heads, "clean": r.clean, "ablated": r.ablated, "cut": (r.clean - r.ablated) / r.clean}
+    frames = []
+    for m in dict.fromkeys(["zero", "mean", mode]):
+        sets = {"top (sweep)": top}
+        if m == mode:
+            sets.update({"top (DLA)": top_dla, **{f"random {i}": d for i, d in enumerate(draws)}})
+        df = ablate_sets(model, P, list(sets.values()), io, s, mode=m, per_prompt=True)
+        frames.append(df.assign(set=[name for name in sets for _ in P], mode=m).rename(columns={"prompt": "prompt_id"}))
+    return pd.concat(frames)[["set", "mode", "heads", "prompt_id", "clean", "ablated"]]
+
+
+def summary_rows(per_set: pd.DataFrame) -> pd.DataFrame:
+    """One row per (set, mode): heads, mean clean and ablated IO − S over prompts, and the cut
+    (the fraction of the mean difference the ablation removes)."""
+    out = per_set.groupby(["set", "mode"], as_index=False, sort=False).agg(
+        heads=("heads", "first"), clean=("clean", "mean"), ablated=("ablated", "mean"))
+    return out.assign(cut=(out.clean - out.ablated) / out.clean)
 
 
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
@@ -199,13 +216,6 @@ def quantiles(cut: pd.Series) -> pd.DataFrame:
     rows = [{"stat": "mean", "cut": float(cut.mean())}]
     rows += [{"stat": _qname(q), "cut": float(cut.quantile(q))} for q in QUANTILES]
     return pd.DataFrame(rows).assign(order=range(len(rows)))[["order", "stat", "cut"]]
-
-
-def random_sets(model, P, io, s, draws, mode: str) -> list[float]:
-    """Mean IO − S with each drawn set ablated together (batched: `interp.ablation.ablate_sets`)."""
-    from interp.ablation import ablate_sets
-
-    return ablate_sets(model, P, draws, io, s, mode=mode)["ablated"].tolist()
 
 
 def random_draws(top, n_heads: int, n: int, seed: int) -> list[list[tuple[int, int]]]:
@@ -245,15 +255,15 @@ def main(cfg: Config) -> dict:
     top = top_heads(sw, cfg.mode, cfg.k)
     top_dla = [(int(a), int(b)) for a, b in dla.sort_values(["dla", "layer", "head"], ascending=[False, True, True])
                [["layer", "head"]].head(cfg.k).itertuples(index=False)]
-    rows = [{"set": "top (sweep)", "mode": m, **cut(model, *ev, top, m)} for m in ("zero", "mean")]
-    rows += [{"set": "top (DLA)", "mode": cfg.mode, **cut(model, *ev, top_dla, cfg.mode)}]
-    main_rows = rep.table("top_ablation", pd.DataFrame(rows), ["set", "mode"])
-    cuts = rep.table("top_ablation_per_prompt", per_prompt_cut(model, *ev, top, cfg.mode), ["prompt_id"])
     draws = random_draws(top, model.cfg.n_heads, cfg.n_random, cfg.seed)
-    values = random_sets(model, *ev, draws, cfg.mode)
-    clean = float(main_rows.set_index(["set", "mode"]).loc[("top (sweep)", cfg.mode), "clean"])
-    rnd = pd.DataFrame({"draw": range(len(draws)), "heads": ["+".join(f"L{a}H{b}" for a, b in d) for d in draws],
-                        "clean": clean, "ablated": values})
+    per_set = set_ablations(model, *ev, top, top_dla, draws, cfg.mode)
+    main_rows = rep.table("top_ablation", summary_rows(per_set[~per_set.set.str.startswith("random")]),
+                          ["set", "mode"])
+    top_rows = per_set[(per_set.set == "top (sweep)") & (per_set["mode"] == cfg.mode)]
+    cuts = rep.table("top_ablation_per_prompt", top_rows[["prompt_id", "clean", "ablated"]]
+                     .assign(cut=lambda d: (d.clean - d.ablated) / d.clean), ["prompt_id"])
+    rnd = summary_rows(per_set[per_set.set.str.startswith("random")])
+    rnd = rnd.assign(draw=rnd.set.str.split().str[1].astype(int))[["draw", "heads", "clean", "ablated"]]
     rnd["cut"] = (rnd.clean - rnd.ablated) / rnd.clean
     rnd = rep.table("random_ablation", rnd, ["draw"])
     quant = rep.table("random_quantiles", quantiles(rnd.cut), ["order"])
@@ -350,16 +360,6 @@ def _patch_findings(rep, cfg, patch, paths, movers) -> dict:
                                    "Each point a head: activation patching (x) against its gradient estimate (y)."))
     return {"attribution_r": r, "s_inhibition_candidates": " ".join(lab(x.layer, x.head) for x in q.head(3).itertuples()),
             "name_mover_candidates": movers_lab}
-
-
-def per_prompt_cut(model, P, io, s, heads, mode: str) -> pd.DataFrame:
-    """The top heads ablated together, per evaluation prompt: clean, ablated, cut."""
-    from interp.ablation import ablate
-
-    r = ablate(model, P, heads, io, s, mode=mode, per_prompt=True)
-    out = r[["prompt", "clean", "ablated"]].rename(columns={"prompt": "prompt_id"})
-    out["cut"] = (out.clean - out.ablated) / out.clean
-    return out
 
 
 def _named(dla: pd.DataFrame, top, k: int) -> list[tuple[tuple[int, int], str]]:

@@ -54,8 +54,30 @@ def shared(smollm2, monkeypatch):
                         else original(name, *a, **k))
 
 
-def hf_last_logits(hf, tok, prompts: list[str]) -> torch.Tensor:
-    """[n d_vocab] HF logits at each prompt's last token, one prompt at a time (no padding)."""
+def hf_last_logits(hf, tok, prompts: list[str], zeroed=()) -> torch.Tensor:
+    """[n d_vocab] HF logits at each prompt's last token, one prompt at a time (no padding); the
+    heads `zeroed` ((layer, head) pairs) have their slice of o_proj's input set to zero."""
+    d_head = hf.config.hidden_size // hf.config.num_attention_heads
+
+    def zero(heads):
+        def hook(module, args):
+            x = args[0].clone()
+            for h in heads:
+                x[..., h * d_head:(h + 1) * d_head] = 0
+            return (x, *args[1:])
+        return hook
+
+    layers = {l for l, _ in zeroed}
+    handles = [hf.model.layers[l].self_attn.o_proj.register_forward_pre_hook(zero([h for m, h in zeroed if m == l]))
+               for l in layers]
+    try:
+        return _last_logits(hf, tok, prompts)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _last_logits(hf, tok, prompts: list[str]) -> torch.Tensor:
     out = []
     with torch.no_grad():
         for p in prompts:
@@ -100,6 +122,13 @@ def test_ioi_on_smollm2(smollm2, hf, tok, shared, tmp_path, unchanged):
     s2 = len(texts) - 1 - texts[::-1].index(rows[0]["s"].strip())
     for col, p in (("to_io", io_pos), ("to_s1", s1), ("to_s2", s2)):
         assert first[col] == pytest.approx(pattern[p].item(), abs=1e-4), col
+    # the top heads zero-ablated together: HF with their slices of o_proj's input zeroed
+    top = pd.read_csv(out / "top_ablation.csv").set_index(["set", "mode"]).loc[("top (sweep)", "zero")]
+    heads = [(int(h[1:].split("H")[0]), int(h.split("H")[1])) for h in top.heads.split("+")]
+    zeroed = hf_last_logits(hf, tok, [r["prompt"] for r in rows], heads)
+    ablated = zeroed[torch.arange(len(rows)), io] - zeroed[torch.arange(len(rows)), s]
+    assert top.ablated == pytest.approx(ablated.mean().item(), abs=1e-3)
+    assert top.clean == pytest.approx(diff.mean().item(), abs=1e-3)
     patch = pd.read_csv(out / "patch_heads.csv")
     assert len(patch) == 3 * smollm2.cfg.n_layers * smollm2.cfg.n_heads
     assert -1 <= headline["attribution_r"] <= 1
