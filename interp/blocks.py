@@ -24,8 +24,8 @@ ids cut to those query positions (`interp.kv.tail`). All (layer, head) copies go
 blocks in one pass (a layer's copies join at their layer), in waves bounded to 64 MiB. Cost:
 about 1 + (S - P) / S * H * sum_l (L - l) / L forward-equivalents of compute, plus the cached
 attention; measured on smollm2-135m (batch 4 x 15 tokens, last position only, one thread on
-a loaded machine): 7.3 forward-equivalents, where replaying every position had cost 61.6
-(`make bench`, before prefix replay). The clean check replays positions P.. of every block.
+a machine loaded by another process): 6.8-7.7 forward-equivalents over three rounds, where
+replaying every position costs about 70. The clean check replays positions P.. of every block.
 
 Example:
     >>> import interp, torch

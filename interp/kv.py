@@ -12,7 +12,9 @@ name that module reads.
 
 Two uses:
 - sampling: `CachedStepper` feeds the bridge only the tokens it has not seen, with Hugging
-  Face's own `DynamicCache` (one new token's forward per step instead of the whole sequence);
+  Face's own `DynamicCache` (one new token's forward per step instead of the whole sequence;
+  smollm2-135m, 4 x 40 new tokens after 10, one thread: 7.2 s against 24.5 s rerunning; a
+  4-token step still costs about 0.18 s, near half a 4 x 15-token forward);
 - downstream-only replay (`interp.blocks`): `KeyRecorder` keeps the keys and values every
   attention computed in one clean forward (after rotary embeddings and key norms, as the
   attention uses them), `PrefixCache` supplies those of positions < P to a replay of positions
@@ -40,7 +42,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor
 
-# Block keywords that hold positions along their second-to-last (masks: query rows) or last axis.
+# Block keywords that list positions along their last axis.
 _POSITION_IDS = ("position_ids", "cache_position")
 
 
