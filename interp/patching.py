@@ -85,6 +85,12 @@ class Pair:
     strs: list
     metric: object
 
+    def shared_prefix(self) -> int:
+        """How many leading positions every clean prompt shares with its corruption. A causal
+        model's activations there are the same in both runs, so patching them changes nothing."""
+        differs = (self.clean != self.corrupted).any(0).nonzero()
+        return int(differs[0]) if len(differs) else self.clean.shape[1]
+
     def base_source(self, direction: Direction) -> tuple[Tensor, Tensor]:
         """(tokens that run, tokens whose activations go in) for `direction`."""
         return (self.corrupted, self.clean) if direction == "denoising" else (self.clean, self.corrupted)
@@ -265,13 +271,18 @@ def _setter(items: list, src: Tensor, n_prompts: int):
 
 
 def _head_sweep(model, base: Tensor, source_z: Tensor, pair: Pair, todo: list) -> Tensor:
-    """Per-head outputs through `interp.sweep.fast_sweep` (downstream-only), one sweep per position."""
+    """Per-head outputs through `interp.sweep.fast_sweep` (downstream-only), one sweep per position.
+    A head patched at every position is patched from the first position where the pair differs
+    on (the same result: before it the two runs agree), so the earlier positions are never
+    recomputed (`interp.blocks.block_sweep`'s prefix replay)."""
     from interp.sweep import fast_sweep
 
     lengths = (pair.last + 1).tolist()
+    first, n_pos = pair.shared_prefix(), base.shape[1]
+    every = list(range(first, n_pos)) if 0 < first < n_pos else None
     out = {}
     for p in sorted({c[2] for c in todo}, key=lambda p: -1 if p is None else p):
-        _, values = fast_sweep(model, base, source_z, pair.metric, lengths, None if p is None else [p])
+        _, values = fast_sweep(model, base, source_z, pair.metric, lengths, every if p is None else [p])
         for l in range(values.shape[0]):
             for h in range(values.shape[1]):
                 out[(l, h, p)] = values[l, h]

@@ -22,6 +22,7 @@ import torch
 
 PROMPT = "f ba cb dc ed fe gf hg"
 CORRUPTED = "e hh gg ff ee dd cc bb"  # same token count
+SHARED = "f ba cb dc ee dd cc bb"  # a corruption that keeps the first four words
 TARGET, FOIL = "ab", "ca"
 TOL = 2e-4
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -40,6 +41,7 @@ class Twin:
         self.model = interp.load(str(path))
         bos = self.model.info.prepends_bos
         self.clean, self.corrupted = archs.encode(self.tok, PROMPT, bos), archs.encode(self.tok, CORRUPTED, bos)
+        self.ids = {CORRUPTED: self.corrupted, SHARED: archs.encode(self.tok, SHARED, bos)}
         vocab = self.tok.get_vocab()
         self.target, self.foil = vocab["Ġ" + TARGET], vocab["Ġ" + FOIL]
 
@@ -166,15 +168,16 @@ def _put(value, sl, cols):
     return fn
 
 
-def _check(twin, what, direction, by_position):
+def _check(twin, what, direction, by_position, corruption=CORRUPTED):
     import pandas as pd
 
     from interp.patching import activation_patch
 
-    df = activation_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, what=what, direction=direction,
+    df = activation_patch(twin.model, [PROMPT], [corruption], TARGET, FOIL, what=what, direction=direction,
                           by_position=by_position)
-    base, src = (twin.corrupted, twin.clean) if direction == "denoising" else (twin.clean, twin.corrupted)
-    clean, corrupted = twin.diff(twin.clean), twin.diff(twin.corrupted)
+    bad = twin.ids[corruption]
+    base, src = (bad, twin.clean) if direction == "denoising" else (twin.clean, bad)
+    clean, corrupted = twin.diff(twin.clean), twin.diff(bad)
     assert abs(clean - corrupted) > 1e-2, "clean and corrupted agree: the test could not fail"
     assert df["clean"].iloc[0] == pytest.approx(clean, abs=TOL)
     assert df["corrupted"].iloc[0] == pytest.approx(corrupted, abs=TOL)
@@ -213,6 +216,17 @@ def test_activation_patching_matches_hf(twin, what, by_position, direction, unch
         if f.n_kv_heads < f.n_heads:
             group = f.n_heads // f.n_kv_heads
             assert df["query_heads"].iloc[0] == f"0-{group - 1}"
+
+
+@pytest.mark.parametrize("direction", ["denoising", "noising"])
+def test_head_patching_with_a_shared_prefix_matches_hf(twin, direction, unchanged):
+    """Pairs that agree on their first words: every head is patched from the first differing
+    position on (its prefix replay); the result must still be HF's all-position patch."""
+    from interp.patching import prepare
+
+    assert prepare(twin.model, [PROMPT], [SHARED], TARGET, FOIL).shared_prefix() >= 4
+    with unchanged(twin.model):
+        _check(twin, "heads", direction, False, SHARED)
 
 
 @contextmanager
