@@ -164,19 +164,29 @@ def block_sweep(model, tokens: Tensor, replacement: Tensor, metric, lengths=None
     _check_replacement(model, tokens, replacement)
     L, H = model.cfg.n_layers, model.cfg.n_heads
     last, mask = _last(tokens, lengths), position_mask(positions, tokens.shape[1], tokens.device)
-    start, recorder = _first_changed(mask, last, metric), KeyRecorder()
-    with attending(model, recorder) if start else nullcontext():
-        inputs, z, logits = record_inputs(model, tokens)
-    tails = _tails(model, inputs, start) if start else None
+    start = _first_changed(mask, last, metric)
+    inputs, tails, prefix, z, logits = record_tails(model, tokens, start)
     chosen = list(range(L) if layers is None else layers)
     with torch.no_grad():
         clean = metric(logits, tokens, last)
         if tails is None:
             out = _full_sweep(model, inputs, z, replacement, mask, metric, tokens, last, clean, chosen, chunk)
         else:
-            out = _kv_sweep(model, tails, PrefixCache(recorder.kv, start), replacement[:, :, start:], mask[start:],
+            out = _kv_sweep(model, tails, prefix, replacement[:, :, start:], mask[start:],
                             metric, last - start, clean, chosen, chunk)
     return clean, out
+
+
+def record_tails(model, tokens: Tensor, start: int):
+    """One clean forward for a replay of positions start.. : (every block's inputs, those inputs
+    cut to positions start.., a `PrefixCache` of every attention's keys and values of positions
+    < start, hook_z per layer, logits). The cut inputs and the cache are None (replay every
+    position) when start is 0 or a block input has no cutting rule (`interp.kv.tail`)."""
+    recorder = KeyRecorder()
+    with attending(model, recorder) if start else nullcontext():
+        inputs, z, logits = record_inputs(model, tokens)
+    tails = _tails(model, inputs, start) if start else None
+    return inputs, tails, None if tails is None else PrefixCache(recorder.kv, start), z, logits
 
 
 def _tails(model, inputs: list, start: int) -> list | None:

@@ -91,6 +91,12 @@ class Pair:
         differs = (self.clean != self.corrupted).any(0).nonzero()
         return int(differs[0]) if len(differs) else self.clean.shape[1]
 
+    def replay_start(self) -> int:
+        """The first position a replay must recompute: the shared prefix when the metric reads
+        each prompt's last position and every last position lies after it, else 0."""
+        start = self.shared_prefix()
+        return start if self.metric.last_only and 0 < start <= int(self.last.min()) else 0
+
     def base_source(self, direction: Direction) -> tuple[Tensor, Tensor]:
         """(tokens that run, tokens whose activations go in) for `direction`."""
         return (self.corrupted, self.clean) if direction == "denoising" else (self.clean, self.corrupted)
@@ -234,15 +240,18 @@ def patch_cells(model, base: Tensor, source: dict, pair: Pair, what: str, todo: 
     return out
 
 
-def downstream(model, inputs, layer: int, n: int, base: Tensor, pair: Pair) -> Tensor:
-    """Metric [n * batch] of n stacked copies of the base run, replaying blocks layer..L-1."""
+def downstream(model, inputs, layer: int, n: int, base: Tensor, pair: Pair, start: int = 0) -> Tensor:
+    """Metric [n * batch] of n stacked copies of the base run, replaying blocks layer..L-1.
+    With start > 0 (a last-position metric), `inputs` are cut to positions start.. and the
+    caller supplies the keys and values of earlier positions (`interp.blocks.record_tails`,
+    `interp.kv.attending`)."""
     from interp.blocks import final_logits, hidden, run_blocks
 
     x0 = hidden(*inputs[layer])
     x = run_blocks(model, inputs, layer, x0.repeat(n, 1, 1), n, base.shape[0])
     if pair.metric.last_only:  # the final norm and unembedding at the last positions only
         rows = torch.arange(len(x), device=x.device)
-        return pair.metric.at_last(final_logits(model, x[rows, pair.last.repeat(n)]), rows % base.shape[0])
+        return pair.metric.at_last(final_logits(model, x[rows, (pair.last - start).repeat(n)]), rows % base.shape[0])
     return read(pair.metric, final_logits(model, x), base, pair.last, base.shape[0])
 
 

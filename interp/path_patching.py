@@ -36,6 +36,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Literal
 
 import torch
@@ -116,42 +117,49 @@ def _sweep(model, base: Tensor, base_run: dict, src_run: dict, pair: Pair, sets:
     """Metric [set batch]. Downstream only: one base forward records every block's inputs, and
     the sets whose lowest sender is in layer l replay blocks l..L-1 (run 2) and, for q/k/v
     receivers, blocks r..L-1 from the lowest receiver layer r (run 3), copies stacked."""
-    from interp.blocks import record_inputs
+    from interp.blocks import record_tails
+    from interp.kv import attending
 
     B = base.shape[0]
-    inputs, _, logits = record_inputs(model, base)
+    inputs, tails, prefix, _, logits = record_tails(model, base, pair.replay_start())
     check_replay(model, inputs, pair, base, logits)
+    start = 0 if prefix is None else prefix.length  # positions before it: the same in both runs
+    if start:
+        inputs = tails
+        base_run, src_run = ({n: v[:, start:] for n, v in run.items() if n != "logits"} for run in (base_run, src_run))
     per = max(1, _TOKENS_PER_FORWARD // base.numel())
     out = torch.empty(len(sets), B)
-    with bar(len(sets), f"path patching to {component}", unit="sender") as progress, torch.no_grad():
+    with (attending(model, prefix) if start else nullcontext(), torch.no_grad(),
+          bar(len(sets), f"path patching to {component}", unit="sender") as progress):
         for first in sorted({min(l for l, _ in heads) for heads in sets}):
             rows = [i for i, heads in enumerate(sets) if min(l for l, _ in heads) == first]
-            for start in range(0, len(rows), per):
-                chunk = rows[start:start + per]
+            for i in range(0, len(rows), per):
+                chunk = rows[i:i + per]
                 out[chunk] = _chunk(model, inputs, first, base, base_run, src_run, pair, [sets[i] for i in chunk],
-                                    receivers, component).reshape(len(chunk), B).cpu()
+                                    receivers, component, start).reshape(len(chunk), B).cpu()
                 progress.update(len(chunk))
     return out
 
 
 def _chunk(model, inputs, first: int, base: Tensor, base_run: dict, src_run: dict, pair: Pair, sets: list,
-           receivers, component: str) -> Tensor:
-    """Metric [n * batch] for n sender sets whose lowest sender is in layer `first`."""
+           receivers, component: str, start: int = 0) -> Tensor:
+    """Metric [n * batch] for n sender sets whose lowest sender is in layer `first` (`inputs`
+    and the runs' z cut to positions start.. when start > 0)."""
     n = len(sets)
     freeze = [(f"blocks.{l}.attn.hook_z", _frozen(l, sets, base_run, src_run, base.shape[0]))
               for l in range(first, model.cfg.n_layers)]
     if receivers == "logits":
         with model.hooks(fwd_hooks=freeze):
-            return downstream(model, inputs, first, n, base, pair)
+            return downstream(model, inputs, first, n, base, pair, start)
     names = sorted({f"blocks.{l}.attn.hook_{component}" for l, _ in receivers if l > first})
     if not names:  # every receiver reads the residual before the senders write to it
-        return downstream(model, inputs, model.cfg.n_layers - 1, n, base, pair)
+        return downstream(model, inputs, model.cfg.n_layers - 1, n, base, pair, start)
     recorded: dict = {}
     with model.hooks(fwd_hooks=freeze + [(name, _recorder(recorded, name)) for name in names]):
-        downstream(model, inputs, first, n, base, pair)
+        downstream(model, inputs, first, n, base, pair, start)
     low = min(int(name.split(".")[1]) for name in names)
     with model.hooks(fwd_hooks=[(name, _receiver(recorded[name], name, receivers)) for name in names]):
-        return downstream(model, inputs, low, n, base, pair)
+        return downstream(model, inputs, low, n, base, pair, start)
 
 
 def _frozen(layer: int, sets: list, base_run: dict, src_run: dict, B: int):

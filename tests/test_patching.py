@@ -332,9 +332,12 @@ def _hf_path(twin, senders, receivers, comp, base, src) -> float:
     return _run(twin, base, put)
 
 
+@pytest.mark.parametrize("corruption", [CORRUPTED, SHARED], ids=["all-differ", "shared-prefix"])
 @pytest.mark.parametrize("comp", ["q", "k", "v", "logits"])
 @pytest.mark.parametrize("direction", ["noising", "denoising"])
-def test_path_patching_matches_two_pass(twin, comp, direction, unchanged):
+def test_path_patching_matches_two_pass(twin, comp, direction, corruption, unchanged):
+    """Against a hand-written two-pass version on plain HF; with a shared prefix interp replays
+    positions from the first differing one only, HF recomputes every position."""
     from interp.path_patching import path_patch
 
     if twin.name not in ("gpt2", "llama", "gemma3"):
@@ -344,9 +347,10 @@ def test_path_patching_matches_two_pass(twin, comp, direction, unchanged):
     receivers = "logits" if comp == "logits" else [(1, h) for h in range(n_heads_of(twin.model, comp))]
     senders = [(0, 0), (0, 3), [(0, 1), (0, 2)], [(0, h) for h in range(4)], (1, 2), [(0, 1), (1, 3)]]
     with unchanged(twin.model):
-        df = path_patch(twin.model, [PROMPT], [CORRUPTED], TARGET, FOIL, receivers=receivers, component=comp,
+        df = path_patch(twin.model, [PROMPT], [corruption], TARGET, FOIL, receivers=receivers, component=comp,
                         senders=senders, direction=direction)
-    base, src = (twin.clean, twin.corrupted) if direction == "noising" else (twin.corrupted, twin.clean)
+    bad = twin.ids[corruption]
+    base, src = (twin.clean, bad) if direction == "noising" else (bad, twin.clean)
     sets = [[s] if isinstance(s, tuple) else s for s in senders]
     want = torch.tensor([_hf_path(twin, heads, receivers, comp, base, src) for heads in sets], dtype=torch.float64)
     got = torch.tensor(df["patched"].to_numpy(), dtype=torch.float64)
