@@ -297,7 +297,7 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) ->
         v = view[view.role == role]
         rep.findings.append(rep.figure(f"attention_{role}", plots.heatmap(v, "query", "key", "weight",
                                                                           f"{v.head_label.iloc[0]} ({role}) attention"),
-                                       f"{v.head_label.iloc[0]}'s pattern on a {cfg.n_view}-word sequence repeated once."))
+                                       f"{v.head_label.iloc[0]}'s pattern on a {cfg.n_view}-{'word' if n_pool else 'token'} sequence repeated once."))
     rep.show("Joint ablations", jt)
     rep.show("Head scores (induction)", scores[scores.kind == "induction"])
     return {"induction_heads": label(inds), "previous_token_heads": label(prevs),
