@@ -111,6 +111,21 @@ def build(name: str, path: str | Path, seed: int = 0) -> Path:
     return path
 
 
+def bridged(name: str, path: str | Path):
+    """`build` a random `name` model into `path` and load it with `interp.load` (transformers
+    quiet meanwhile)."""
+    import transformers
+
+    import interp
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        return interp.load(str(build(name, path)))
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+
 def load_hf(path: str | Path):
     """The plain transformers model in `path`, eager attention, eval mode."""
     import transformers as T

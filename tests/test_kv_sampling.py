@@ -18,17 +18,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 @pytest.fixture(scope="module", params=archs.ARCHS, ids=archs.ARCHS)
 def model(request, tmp_path_factory):
-    import transformers
-
-    import interp
-
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    try:
-        path = archs.build(request.param, tmp_path_factory.mktemp(request.param))
-        return interp.load(str(path))
-    finally:
-        transformers.logging.set_verbosity(verbosity)
+    return archs.bridged(request.param, tmp_path_factory.mktemp(request.param))
 
 
 def _prompt() -> torch.Tensor:

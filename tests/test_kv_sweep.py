@@ -24,17 +24,7 @@ TOL = 1e-4  # relative to the largest swept value
 
 @pytest.fixture(scope="module", params=archs.ARCHS, ids=archs.ARCHS)
 def model(request, tmp_path_factory):
-    import transformers
-
-    import interp
-
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    try:
-        path = archs.build(request.param, tmp_path_factory.mktemp(request.param))
-        return interp.load(str(path))
-    finally:
-        transformers.logging.set_verbosity(verbosity)
+    return archs.bridged(request.param, tmp_path_factory.mktemp(request.param))
 
 
 def _tokens(lengths: list[int]) -> torch.Tensor:
