@@ -644,7 +644,11 @@ def test_force_replaces_only_interp_pages(tmp_path, capsys):
 # ------------------------------------------------------------------ signals and kills (child processes)
 
 _CHILD = textwrap.dedent(r"""
-    import os, sys, time
+    import os, signal, sys, time
+    # the dispositions of a process started from a terminal, even when the suite itself runs
+    # in the background (where SIGINT is ignored) or under nohup (SIGHUP ignored)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     from pathlib import Path
     from interp.report.write import atomic_dir, atomic_write
     kind, out, flag = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
