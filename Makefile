@@ -36,7 +36,7 @@ chromium:
 	@bash .ci/chromium
 
 test: $(STAMP) chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 bench: $(STAMP)
 	$(PY) -m pip install -q --no-deps $(NNSIGHT_SPEC)

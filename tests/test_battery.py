@@ -757,7 +757,8 @@ def test_crash_during_forced_replace_never_loses_the_report(at, tmp_path):
 def test_sigint_during_attention_out_cli(tmp_path):
     """The whole CLI: SIGINT while `interp attention --out` writes its page -> exit 130, no temp file."""
     script = textwrap.dedent(r"""
-        import sys, time
+        import signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as from a terminal (see _CHILD)
         from pathlib import Path
         import interp.report.write as W
         flag = Path(sys.argv[2])
