@@ -82,13 +82,20 @@ def test_logprob_metric_and_one_head_per_wave(model):
 
 
 def test_no_trace(model, unchanged):
+    """The prefix replay leaves the model as it was (`unchanged` checks weights, hooks, flags) and
+    no hook of its own attached."""
     from interp.blocks import block_sweep
+    from interp.engine import hooked
     from interp.sweep import Metric, zero_replacement
 
     tokens = _tokens([S] * B)
+    attached = hooked(model)
     with unchanged(model):
-        block_sweep(model, tokens, zero_replacement(model, tokens),
-                    Metric("logit_diff", torch.tensor([5, 6, 7]), torch.tensor([8, 9, 10])), positions=[S - 1])
+        clean, out = block_sweep(model, tokens, zero_replacement(model, tokens),
+                                 Metric("logit_diff", torch.tensor([5, 6, 7]), torch.tensor([8, 9, 10])),
+                                 positions=[S - 1])
+    assert hooked(model) == attached
+    assert torch.isfinite(clean).all() and torch.isfinite(out).all()
 
 
 def test_tail_cuts_known_keywords_and_refuses_others():
