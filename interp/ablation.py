@@ -191,7 +191,8 @@ def sweep(model, prompts: str | Sequence[str], target=None, foil=None, *, metric
 def ablate(model, prompts: str | Sequence[str], heads: Sequence[tuple[int, int]], target=None, foil=None, *,
            metric: Callable | None = None, mode: Mode = "zero", reference: Sequence[str] | None = None,
            positions: Sequence[int] | None = None, seed: int = 0, per_prompt: bool = False):
-    """Ablate a set of heads together (one head: `[(layer, head)]`) in one hooked forward.
+    """Ablate a set of heads together (one head: `[(layer, head)]`): one clean forward, then the
+    blocks from the set's first layer on replayed with the heads replaced (`ablate_sets`).
 
     Arguments as in `sweep`. Returns a one-row table (one per prompt with `per_prompt`) with
     heads ("L0H1+L1H3"), clean, ablated, delta and relative.
