@@ -13,8 +13,8 @@ log-prob (`target` only), the mean next-token loss (neither), or your own
 `fn(logits, tokens) -> [batch]`. Raw logits shift by a per-position constant in compatibility
 mode, so a custom metric should compare log-probs or differences.
 
-`sweep` ablates every head alone with the fast downstream-only engine (`interp.sweep`) when the
-model is GPT-2-style, else with one hooked forward per head; `ablate` ablates a set together,
+`sweep` ablates every head alone with the fast downstream-only engine (`interp.sweep`) on every
+causal model (`engine="naive"`: one hooked forward per head); `ablate` ablates a set together,
 and `ablate_sets` many sets, each together, stacked along the batch.
 
 Example:
