@@ -3,17 +3,21 @@
 `block_sweep` gives the same numbers as the hooked loop (`interp.sweep.naive_sweep`: one
 `run_with_hooks` per head) at the cost of recomputing only the layers a head can change. One
 clean forward records what every block received (hidden states, the attention mask, rotary
-cos/sin, position ids: whatever that architecture's blocks take), then for each layer l the
-copies of the batch, one per head, are stacked along the batch and run through blocks
-l..L-1 with the head's `hook_z` slice replaced, then the final norm and unembedding (a logit
-difference unembeds only its two tokens). The blocks are the bridge's own (the Hugging Face
+cos/sin, position ids: whatever that architecture's blocks take), then the copies of the
+batch, one per (layer, head), are stacked along the batch and run through blocks l..L-1 with
+the head's `hook_z` slice replaced, then the final norm and unembedding (a logit difference
+unembeds only its two tokens). Copies run in waves sorted by layer: layer l's copies join the
+wave at block l, so one pass over the blocks serves several layers. The blocks are the bridge's own (the Hugging Face
 decoder layers with their hook points), so rotary embeddings, grouped kv heads, parallel
 attention/MLP, post-norms, soft caps and sliding windows are computed by the model's code, not
 re-implemented. The final-logit soft cap (Gemma 2) is applied from `interp.arch`.
 
 Cost: 1 + H * sum_l (L - l) / L forward-equivalents against the loop's 1 + H * L, stacked
-into batched matmuls. Before returning, the clean metric is recomputed by replaying the last
-block from its recorded input; a disagreement with the bridge's own logits raises.
+into batched matmuls. Larger waves do not buy more on the CPU: on smollm2-135m (batch 4 x 15
+tokens, one thread) per-layer chunks and cross-layer waves took the same 41 s, since the copies'
+matmuls are already compute-bound; the waves serve both replays with one piece of code. Before
+the sweep, the clean metric is recomputed by replaying every block unchanged; a disagreement with
+the bridge's own logits raises.
 
 Prefix replay: when the replacement starts at position P > 0 and the metric reads each
 prompt's last position (every prompt's at or after P), positions < P cannot change. The clean
@@ -21,7 +25,8 @@ forward then also keeps every attention's keys and values (`interp.kv.KeyRecorde
 copies run positions P.. only, each attention reading the clean keys/values of positions < P
 (`interp.kv.PrefixCache`, stacked to the copies) with the recorded mask, cos/sin and position
 ids cut to those query positions (`interp.kv.tail`). All (layer, head) copies go through the
-blocks in one pass (a layer's copies join at their layer), in waves bounded to 64 MiB. Cost:
+blocks in one pass (a layer's copies join at their layer), in waves bounded to 64 MiB, as
+above. Cost:
 about 1 + (S - P) / S * H * sum_l (L - l) / L forward-equivalents of compute, plus the cached
 attention; measured on smollm2-135m (batch 4 x 15 tokens, last position only, one thread on
 a machine loaded by another process): 6.8-7.7 forward-equivalents over three rounds, where
@@ -166,14 +171,13 @@ def block_sweep(model, tokens: Tensor, replacement: Tensor, metric, lengths=None
     last, mask = _last(tokens, lengths), position_mask(positions, tokens.shape[1], tokens.device)
     start = _first_changed(mask, last, metric)
     inputs, tails, prefix, z, logits = record_tails(model, tokens, start)
+    if tails is None:  # replay every position: the recorded inputs as they are, no key/value prefix
+        start, tails = 0, inputs
     chosen = list(range(L) if layers is None else layers)
     with torch.no_grad():
         clean = metric(logits, tokens, last)
-        if tails is None:
-            out = _full_sweep(model, inputs, z, replacement, mask, metric, tokens, last, clean, chosen, chunk)
-        else:
-            out = _kv_sweep(model, tails, prefix, replacement[:, :, start:], mask[start:],
-                            metric, last - start, clean, chosen, chunk)
+        out = _kv_sweep(model, tails, prefix, replacement[:, :, start:], mask[start:], metric,
+                        tokens if not start else None, last - start, clean, chosen, chunk)
     return clean, out
 
 
@@ -198,74 +202,42 @@ def _tails(model, inputs: list, start: int) -> list | None:
         return None
 
 
-def _full_sweep(model, inputs, z, replacement, mask, metric, tokens, last, clean, chosen, chunk) -> Tensor:
-    """Swept metric [layer head batch] replaying every position of blocks l.. for layer l's heads,
-    `chunk` heads of one layer at a time; first, replaying the last block must give `clean`."""
-    from interp.sweep import where_hook
-
-    (B, S), L, H = tokens.shape, model.cfg.n_layers, model.cfg.n_heads
-    prompt = torch.arange(B, device=tokens.device)
-    replay = metric_of(model, metric, run_blocks(model, inputs, L - 1, hidden(*inputs[L - 1]), 1, B),
-                       tokens, last, prompt)
-    _check_replay(clean, replay)
-    chunk = chunk or max(1, _CHUNK_BYTES // (B * S * _d_mlp(model) * 4))
-    out = torch.full((L, H, B), float("nan"))
-    with bar(len(chosen) * H, "head sweep") as progress:
-        for l in chosen:
-            x0 = hidden(*inputs[l])
-            for h0 in range(0, H, chunk):
-                heads = list(range(h0, min(H, h0 + chunk)))
-                out[l, heads] = _chunk(model, inputs, l, heads, x0, z[l], replacement[l], mask, metric,
-                                       tokens, last, prompt, where_hook).reshape(len(heads), B).cpu()
-                progress.update(len(heads))
-    return out
-
-
-def _chunk(model, inputs, l, heads, x0, z, value, mask, metric, tokens, last, prompt, where_hook) -> Tensor:
-    """Metric [n * batch] of n stacked copies, copy i with head heads[i] of layer l replaced."""
-    n, B = len(heads), x0.shape[0]
-    H = z.shape[-2]
-    chosen = torch.zeros(n, 1, 1, H, 1, dtype=torch.bool, device=z.device)
-    chosen[torch.arange(n), 0, 0, torch.tensor(heads)] = True
-    where = (chosen & mask[None, None, :, None, None]).expand(n, B, *z.shape[1:-1], 1).reshape(n * B, *z.shape[1:-1], 1)
-    stacked_value = value.repeat(n, 1, 1, 1)
-    with model.hooks(fwd_hooks=[(f"blocks.{l}.attn.hook_z", where_hook(where, stacked_value))]):
-        x = run_blocks(model, inputs, l, x0.repeat(n, 1, 1), n, B)
-    return metric_of(model, metric, x, tokens.repeat(n, 1), last.repeat(n), prompt.repeat(n))
-
-
 def _d_mlp(model) -> int:
     return getattr(model.cfg, "d_mlp", None) or 4 * model.cfg.d_model
 
 
-def _kv_sweep(model, tails, cache, replacement, mask, metric, last, clean, chosen, chunk) -> Tensor:
+def _kv_sweep(model, tails, cache, replacement, mask, metric, tokens, last, clean, chosen, chunk) -> Tensor:
     """Swept metric [layer head batch] replaying positions P.. only (`tails`: each block's inputs
     cut there; `replacement` [layer batch pos-P head d_head], `mask` and `last` likewise offset),
-    every attention reading the clean keys and values of positions < P from `cache`.
+    every attention reading the clean keys and values of positions < P from `cache` (None: P is
+    0, every position is replayed, and `tokens` go to a metric that reads more than the last
+    position).
 
     The (layer, head) copies run in waves, sorted by layer: a wave enters block l with the copies
     of layer l's heads appended to those already running, so one pass over the blocks serves every
-    layer of the wave. First, replaying all blocks unchanged must give `clean`.
+    layer of the wave and later blocks see larger stacked batches. First, replaying all blocks
+    unchanged must give `clean`.
     """
     B, n_pos = hidden(*tails[0]).shape[:2]
     L, H = model.cfg.n_layers, model.cfg.n_heads
     pairs = [(l, h) for l in sorted(chosen) for h in range(H)]
-    per_pair = B * 4 * (n_pos * _d_mlp(model) + H * (n_pos + cache.length) * (2 * model.cfg.d_head + n_pos))
+    keys = n_pos + (cache.length if cache is not None else 0)
+    per_pair = B * 4 * (n_pos * _d_mlp(model) + H * keys * (2 * model.cfg.d_head + n_pos))
     chunk = chunk or max(1, _CHUNK_BYTES // per_pair)
     out = torch.full((L, H, B), float("nan"))
-    with attending(model, cache):
-        _check_replay(clean, _wave(model, tails, [], replacement, mask, metric, last))
+    with attending(model, cache) if cache is not None else nullcontext():
+        _check_replay(clean, _wave(model, tails, [], replacement, mask, metric, tokens, last))
         with bar(len(pairs), "head sweep") as progress:
             for i in range(0, len(pairs), chunk):
                 wave = pairs[i:i + chunk]
-                result = _wave(model, tails, wave, replacement, mask, metric, last).reshape(len(wave), B).cpu()
-                for (l, h), row in zip(wave, result):
+                result = _wave(model, tails, wave, replacement, mask, metric, tokens, last)
+                for (l, h), row in zip(wave, result.reshape(len(wave), B).cpu()):
                     out[l, h] = row
                 progress.update(len(wave))
     return out
 
 
-def _wave(model, tails, pairs, replacement, mask, metric, last) -> Tensor:
+def _wave(model, tails, pairs, replacement, mask, metric, tokens, last) -> Tensor:
     """Metric [len(pairs) * batch] of one wave (`_kv_sweep`); with no pairs, of the clean run
     (one copy, nothing replaced, from block 0)."""
     B, L = len(last), model.cfg.n_layers
@@ -279,7 +251,8 @@ def _wave(model, tails, pairs, replacement, mask, metric, last) -> Tensor:
                 x = entering if x is None else torch.cat([x, entering])
             x = run_block(model, l, tails[l], x, len(x) // B, B)
     n = len(x) // B
-    return metric_of(model, metric, x, None, last.repeat(n), torch.arange(B, device=x.device).repeat(n))
+    return metric_of(model, metric, x, None if tokens is None else tokens.repeat(n, 1), last.repeat(n),
+                     torch.arange(B, device=x.device).repeat(n))
 
 
 def _wave_hooks(heads: dict, replacement: Tensor, mask: Tensor, batch: int) -> list:

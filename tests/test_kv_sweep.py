@@ -53,15 +53,19 @@ def test_prefix_sweep_equals_hooked_loop(model, mode, lengths, positions, monkey
     import interp.blocks
     from interp.sweep import Metric, naive_sweep
 
-    def no_full_replay(*args, **kwargs):
-        raise AssertionError("the sweep replayed every position; the prefix replay should have run")
+    caches, kv_sweep = [], interp.blocks._kv_sweep
+
+    def spy(model, tails, cache, *args):
+        caches.append(cache)
+        return kv_sweep(model, tails, cache, *args)
 
     tokens = _tokens(lengths)
     repl = _replacement(model, tokens, mode)
     metric = Metric("logit_diff", torch.tensor([5, 6, 7]), torch.tensor([8, 9, 10]))
     clean_ref, ref = naive_sweep(model, tokens, repl, metric, lengths=lengths, positions=positions)
-    monkeypatch.setattr(interp.blocks, "_full_sweep", no_full_replay)
+    monkeypatch.setattr(interp.blocks, "_kv_sweep", spy)
     clean, got = interp.blocks.block_sweep(model, tokens, repl, metric, lengths=lengths, positions=positions)
+    assert len(caches) == 1 and caches[0].length == min(positions), "the prefix replay did not run"
     assert torch.allclose(clean, clean_ref, atol=1e-5), (clean, clean_ref)
     rel = ((got - ref).abs().max() / ref.abs().max()).item()
     assert rel <= TOL, f"prefix replay off the hooked loop by {rel:.2g} (relative)"
