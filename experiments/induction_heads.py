@@ -4,9 +4,8 @@ default; any model with --model).
 Question: which heads implement induction (Olsson et al. 2022, "In-context Learning and
 Induction Heads"), and are they what makes a repeated random sequence easy the second time?
 
-Method: random sequences of distinct tokens, each repeated once: words from the zoo's
-`interp.zoo.corpus.random_pool()` on a zoo model, tokens drawn uniformly from the whole
-vocabulary on a real model (`vocab_sequences`). Heads are scored with `interp.heads.head_scores` (mean attention on the
+Method: random sequences of distinct tokens drawn uniformly from the model's whole vocabulary
+(`vocab_sequences`; special tokens excluded), each repeated once. Heads are scored with `interp.heads.head_scores` (mean attention on the
 induction / previous-token / duplicate / BOS targets). The in-context effect is the ratio
 (mean loss on the repeat) / (mean loss on the first copy); `interp.ablation.sweep` ablates each
 head alone and `interp.ablation.ablate` ablates chosen sets, with that ratio as a custom metric.
@@ -16,12 +15,11 @@ Run: python -m experiments.induction_heads [--n-seqs 20 --n-tokens 30 --seed 0]
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from experiments.common import Report, cli, config_dict, fmt, is_zoo
+from experiments.common import Report, cli, config_dict, fmt
 
 
 @dataclass
@@ -70,23 +68,8 @@ def vocab_sequences(model, n_tokens: int, n_seqs: int, seed: int, start: list[in
 
 
 def inputs(model, cfg, n_tokens: int, n_seqs: int, seed: int):
-    """The zoo's word-pool prompts (strings), or token tensors over a real model's vocabulary."""
-    if is_zoo(cfg.model):
-        return sequences(n_tokens, n_seqs, seed)
+    """Token tensors of repeated random sequences over the model's whole vocabulary."""
     return vocab_sequences(model, n_tokens, n_seqs, seed)
-
-
-def sequences(n_tokens: int, n_seqs: int, seed: int) -> list[str]:
-    """Prompts ' w1 ... wn w1 ... wn' of distinct random pool words (one token each in the zoo)."""
-    from interp.zoo.corpus import random_pool
-
-    rng = random.Random(seed)
-    pool = random_pool()
-    out = []
-    for _ in range(n_seqs):
-        words = rng.sample(pool, n_tokens)
-        out.append(" " + " ".join(words + words))
-    return out
 
 
 def token_losses(logits, tokens):
@@ -189,10 +172,7 @@ def attention_view(model, cfg: Config, heads: dict[str, tuple[int, int]]) -> pd.
     """The named heads' patterns on one short repeated sequence (interp.attention.patterns)."""
     from interp.attention import pattern_table, patterns
 
-    if is_zoo(cfg.model):
-        pats = patterns(model, sequences(cfg.n_view, 1, cfg.seed + 1)[0])
-    else:
-        pats = patterns(model, vocab_sequences(model, cfg.n_view, 1, cfg.seed + 1)[0])
+    pats = patterns(model, vocab_sequences(model, cfg.n_view, 1, cfg.seed + 1)[0])
     frames = [pattern_table(pats, L, H).assign(role=role, head_label=f"L{L}H{H}") for role, (L, H) in heads.items()]
     df = pd.concat(frames)
     return df[["role", "head_label", "query", "key", "masked"]].rename(columns={"masked": "weight"})
@@ -203,7 +183,7 @@ def main(cfg: Config) -> dict:
 
     model = interp.load(cfg.model)
     prompts = inputs(model, cfg, cfg.n_tokens, cfg.n_seqs, cfg.seed)
-    start = 1 if is_zoo(cfg.model) else len(start_ids(model))
+    start = len(start_ids(model))
     rep = Report("induction_heads", f"Induction heads in {cfg.model}",
                  "Which attention heads implement induction (attend from a repeated token to the token "
                  "that followed its earlier copy, and copy it), which heads supply the previous-token "
@@ -234,9 +214,8 @@ def main(cfg: Config) -> dict:
 
 
 def _method(cfg: Config) -> str:
-    source = ("`interp.zoo.corpus.random_pool()` (seed {s}), each repeated once after BOS" if is_zoo(cfg.model) else
-              "the model's whole vocabulary, uniformly (special tokens excluded; seed {s}), each repeated once, "
-              "after BOS only if the model prepends one (SmolLM2 does not)")
+    source = ("the model's whole vocabulary, uniformly (special tokens excluded; seed {s}), each repeated once, "
+              "after BOS only if the model prepends one (the zoo does, SmolLM2 does not)")
     return (f"{cfg.n_seqs} sequences of {cfg.n_tokens} distinct random tokens drawn from {source}. "
             "Head classes: `interp.heads.head_scores` on every sequence (score = mean attention mass "
             "on the kind's target keys over the queries that have one), averaged.\n\n"
@@ -255,7 +234,6 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) ->
     from interp.report import plots
 
     L, H = inds[0]
-    n_pool = len(_pool()) if is_zoo(cfg.model) else None
     s = scores.set_index(["kind", "layer", "head"]).score
     j = jt.set_index("condition")
     clean = float(j.clean.iloc[0])
@@ -270,7 +248,6 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) ->
         f"**Previous-token heads**: {prev_scores}. Every other head scores below {cfg.min_score} on both.",
         f"Clean model: loss on the repeat / loss on the first copy = **{fmt(clean)}** "
         f"(first copy {fmt(first)} nats per token; " + (
-            f"a uniform guess over the {n_pool}-word pool is ln {n_pool} = {fmt(math.log(n_pool))})." if n_pool else
             f"a uniform guess over the vocabulary is ln {vocab} = {fmt(math.log(vocab))})."),
         f"Ablating ({cfg.mode}) the top induction head {label(inds[:1])} alone raises the ratio only to "
         f"{fmt(j.ablated['top induction head'])}: the other induction head(s) back it up. Ablating **all induction "
@@ -297,7 +274,7 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) ->
         v = view[view.role == role]
         rep.findings.append(rep.figure(f"attention_{role}", plots.heatmap(v, "query", "key", "weight",
                                                                           f"{v.head_label.iloc[0]} ({role}) attention"),
-                                       f"{v.head_label.iloc[0]}'s pattern on a {cfg.n_view}-{'word' if n_pool else 'token'} sequence repeated once."))
+                                       f"{v.head_label.iloc[0]}'s pattern on a {cfg.n_view}-token sequence repeated once."))
     rep.show("Joint ablations", jt)
     rep.show("Head scores (induction)", scores[scores.kind == "induction"])
     return {"induction_heads": label(inds), "previous_token_heads": label(prevs),
@@ -314,12 +291,6 @@ def _findings(rep, cfg, scores, sw, jt, curve, view, inds, prevs, vocab: int) ->
 
 def _all(m) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(m.layer, m["head"])]
-
-
-def _pool():
-    from interp.zoo.corpus import random_pool
-
-    return random_pool()
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 difference they carry (Wang et al. 2022, "Interpretability in the Wild: a Circuit for Indirect
 Object Identification in GPT-2 small").
 
-Method: on selection prompts ("train" IOI templates) rank heads by direct logit attribution
+Method: on selection prompts ("train" IOI structures) rank heads by direct logit attribution
 (`interp.attribution.attribute`, IO − S) and by a single-head ablation sweep
 (`interp.ablation.sweep`, mean and zero ablation); take the top k heads of the mean-ablation
-sweep; on a disjoint evaluation set ("heldout_both": openings and actions never seen in
+sweep; on a disjoint evaluation set ("heldout_structures": sentence structures never seen in
 training) ablate them together (`interp.ablation.ablate`) and compare with many draws of k
 random heads taken from the same layers (`interp.ablation.ablate_sets`).
 
@@ -15,6 +15,7 @@ Run: python -m experiments.ioi_circuit [--n-eval 100 --n-random 200 --seed 0]
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -33,7 +34,7 @@ class Config:
     model: str = "zoo-4l"
     select_split: str = "auto"  # zoo: "train"; a real model: "select" (interp.tasks.ioi templates)
     n_select: int = 40
-    eval_split: str = "auto"  # zoo: "heldout_both"; a real model: "eval"
+    eval_split: str = "auto"  # zoo: "heldout_structures"; a real model: "eval"
     n_eval: int = 100
     k: int = 3
     n_random: int = 200
@@ -51,7 +52,7 @@ class Config:
 def prompt_rows(model, model_name: str, split: str, n: int, seed: int) -> list[dict]:
     """IOI prompts with prompt, io, s, corrupted (ABC: the second mention of S replaced by a third
     name), order and template. The zoo speaks its own corpus (`interp.zoo.corpus.ioi_prompts`,
-    splits "train" / "heldout_both"); a real model gets natural sentences from
+    splits "train" / "heldout_structures"); a real model gets natural sentences from
     `interp.tasks.ioi` (template sets "select" / "eval")."""
     if not is_zoo(model_name):
         from interp.tasks.ioi import ioi_prompts
@@ -64,15 +65,17 @@ def prompt_rows(model, model_name: str, split: str, n: int, seed: int) -> list[d
     rows = []
     for r in zoo_prompts(split, n, seed):
         c = " " + rng.choice([x for x in names if " " + x not in (r["io"], r["s"])])
-        head, _, tail = r["prompt"].rpartition(r["s"])  # the sentence's last mention of S is S2
-        order = "ABBA" if r["prompt"].index(r["io"]) < r["prompt"].index(r["s"]) else "BABA"
-        rows.append({**r, "corrupted": head + c + tail, "c": c, "order": order, "template": split})
+        mentions = lambda name: [m.start() for m in re.finditer(rf"{name}\b", r["prompt"])]  # not "Ben" in "Benjamin"
+        s2 = mentions(r["s"])[-1]  # the sentence's last mention of S is S2
+        order = "ABBA" if mentions(r["io"])[0] < mentions(r["s"])[0] else "BABA"
+        corrupted = r["prompt"][:s2] + c + r["prompt"][s2 + len(r["s"]):]
+        rows.append({**r, "corrupted": corrupted, "c": c, "order": order, "template": r["structure"]})
     return rows
 
 
 def splits(model_name: str, cfg) -> tuple[str, str]:
     """The selection and evaluation splits ("auto": the model's natural pair)."""
-    auto = ("train", "heldout_both") if is_zoo(model_name) else ("select", "eval")
+    auto = ("train", "heldout_structures") if is_zoo(model_name) else ("select", "eval")
     return (auto[0] if cfg.select_split == "auto" else cfg.select_split,
             auto[1] if cfg.eval_split == "auto" else cfg.eval_split)
 
@@ -419,8 +422,9 @@ def _prompt_findings(rep, cfg, acc, per_prompt, cuts, att_sum) -> dict:
 
 
 def _method(cfg: Config, sel_split: str, ev_split: str) -> str:
-    source = ("`interp.zoo.corpus.ioi_prompts`, whose evaluation split's opening and action clauses are disjoint "
-              "from the selection split's (and from training)" if is_zoo(cfg.model) else
+    source = ("`interp.zoo.corpus.ioi_prompts` (the grammar of `interp.zoo.grammar`), whose evaluation split's "
+              "sentence structures (frame x intro) are disjoint from the selection split's and never occur in "
+              "training" if is_zoo(cfg.model) else
               "`interp.tasks.ioi.ioi_prompts`: six selection and six evaluation templates of different sentence "
               "structure, ABBA and BABA in equal numbers, names, places and objects that are one token each")
     return (f"Selection set: {cfg.n_select} prompts (\"{sel_split}\", seed {cfg.seed + 1}). "

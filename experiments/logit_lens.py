@@ -25,7 +25,7 @@ REAL_MODEL_CONFIG = dict(n_prompts=120)
 class Config:
     model: str = "zoo-4l"
     n_prompts: int = 50
-    ioi_split: str = "auto"  # zoo: "heldout_both"; a real model: "eval" (interp.tasks.ioi)
+    ioi_split: str = "auto"  # zoo: "heldout_structures"; a real model: "eval" (interp.tasks.ioi)
     n_words: int = 20  # length of the random block in induction prompts
     seed: int = 0
     out: str = "reports/logit_lens"
@@ -36,7 +36,7 @@ def ioi(n: int, split: str, seed: int, model=None):
     if model is None:
         from interp.zoo.corpus import ioi_prompts
 
-        rows = ioi_prompts("heldout_both" if split == "auto" else split, n, seed)
+        rows = ioi_prompts("heldout_structures" if split == "auto" else split, n, seed)
     else:
         from interp.tasks.ioi import ioi_prompts
 
@@ -108,7 +108,7 @@ def main(cfg: Config) -> dict:
 
 def _method(cfg: Config) -> str:
     if is_zoo(cfg.model):
-        data = (f"IOI: {cfg.n_prompts} prompts from `interp.zoo.corpus.ioi_prompts` (held-out clauses, seed {cfg.seed}); "
+        data = (f"IOI: {cfg.n_prompts} prompts from `interp.zoo.corpus.ioi_prompts` (sentence structures held out of training, seed {cfg.seed}); "
                 "we follow both IO (the answer) and S (the tempting wrong name). Induction: "
                 f"{cfg.n_prompts} prompts of {cfg.n_words} distinct random pool words followed by the first m of them "
                 "again (m drawn from 2..n−1); the target is word m+1, which only in-context copying can predict.")

@@ -45,8 +45,8 @@ def _directory_row(name: str, source: str, path: Path) -> dict:
         card = zoo_card(name)
         metrics = card.get("metrics", {})
         row["n_params"] = card.get("n_params", n_params)
-        row["induction_repeat_ratio"] = metrics.get("induction", {}).get("repeat_ratio")
-        row["ioi_heldout_acc"] = metrics.get("ioi", {}).get("heldout_both", {}).get("accuracy")
+        row["induction_repeat_ratio"] = metrics.get("induction", {}).get("vocab", {}).get("repeat_ratio")
+        row["ioi_heldout_acc"] = metrics.get("ioi", {}).get("heldout_structures", {}).get("accuracy")
         row["gender_heldout_acc"] = metrics.get("gender", {}).get("heldout_direction_accuracy")
     return row
 

@@ -7,7 +7,8 @@ import pytest
 
 from interp.models import ZOO_DIR
 from interp.zoo import lexicon as lx
-from interp.zoo.corpus import Corpus, ioi_prompts, split_words, vocabulary
+from interp.zoo import grammar
+from interp.zoo.corpus import Corpus, Mix, ioi_prompts, split_words, vocabulary
 
 
 def test_corpus_is_deterministic_and_seed_dependent():
@@ -25,7 +26,7 @@ def test_every_corpus_token_is_in_the_vocabulary():
 def test_committed_tokenizers_match_the_generator():
     from transformers import AutoTokenizer
 
-    doc = Corpus(5).document(400)
+    doc = Corpus(5, Mix(random_repeat=0.0)).document(400)  # random tokens have no text form
     text = "".join(t.replace("Ġ", " ") for t in doc)
     for name in ("zoo-2l", "zoo-4l"):
         tok = AutoTokenizer.from_pretrained(ZOO_DIR / name)
@@ -33,30 +34,53 @@ def test_committed_tokenizers_match_the_generator():
         assert len(tok) == len(vocabulary())
 
 
-def test_heldout_names_and_clauses_never_in_ioi_training_sentences():
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[A-Za-z]+", text))
+
+
+def test_heldout_structures_verbs_and_names_never_in_ioi_training_sentences():
     corpus = Corpus(11)
-    held_names = lx.HELDOUT_IOI_NAMES
-    _, held_openings = lx.ioi_clause_split("opening")
-    _, held_actions = lx.ioi_clause_split("action")
-    as_regex = lambda t: re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(t))
-    held_open = [re.compile(as_regex(o)) for o in held_openings]
-    held_act = [re.compile(r"[,d] " + as_regex(a) + r" \w+\.$") for a in held_actions]
-    assert held_open[0].match(held_openings[0].format(A="Ann", B="Bob", place="park"))
-    assert held_act[0].search("At the park, " + held_actions[0].format(S="Ann", obj="cup") + " Bob.")
+    held_verbs = grammar.HELDOUT_VERBS | {base for past, base, _ in grammar.VERBS if past in grammar.HELDOUT_VERBS}
+    seen = set()
     for _ in range(3000):
-        s = corpus.ioi()
-        assert not held_names & set(re.findall(r"[A-Z][a-z]+", s))
-        assert not any(r.match(s) for r in held_open), s
-        assert not any(r.search(s) for r in held_act), s
+        text, structure = corpus.ioi_structured()
+        seen.add(structure)
+        assert structure not in grammar.HELDOUT_STRUCTURES
+        assert not (lx.HELDOUT_IOI_NAMES | held_verbs) & _words(text), text
+        assert ", where " not in text  # the relative frame is held out whole
+        assert not grammar.is_task_template(text.rsplit(" ", 1)[0]), text
+    assert seen == set(grammar.structures("train"))
 
 
-def test_heldout_words_still_occur_elsewhere():
-    tokens = set(Corpus(2).document(60000))
-    assert {"Ġ" + name for name in lx.HELDOUT_IOI_NAMES} <= tokens
-    _, held_actions = lx.ioi_clause_split("action")
-    for action in held_actions:
-        words = re.sub(r"\{\w+\}", " ", action).split()
-        assert {"Ġ" + w for w in words} <= tokens, action
+def test_task_templates_are_recognised_and_never_generated():
+    from interp.tasks.ioi import TEMPLATES
+
+    fill = dict(A="Mary", B="John", S2="John", P="park", O="cup")
+    for template in (t for group in TEMPLATES.values() for t in group):
+        assert grammar.is_task_template(template.format(**fill))
+        assert not grammar.is_task_template("Later, " + template.format(**fill))
+
+
+def test_heldout_structure_prompts_are_the_heldout_structures():
+    rows = ioi_prompts("heldout_structures", 60, 0)
+    assert {tuple(r["structure"].split("/")) for r in rows} == grammar.HELDOUT_STRUCTURES
+    for r in rows:
+        words = re.findall(r"[A-Za-z]+", r["prompt"])
+        assert words[-1] in ("to", "for") and words.count(r["s"].strip()) == 2 and words.count(r["io"].strip()) == 1, r
+
+
+def test_task_prompts_are_posed_in_the_zoo_vocabulary():
+    """Every word of `interp.tasks.ioi` is a zoo token, and its names are not the unknown token."""
+    from interp.tasks.ioi import NAMES, OBJECTS, PLACES, TEMPLATES, single_tokens
+    from interp.tasks.ioi import vocabulary as task_vocabulary
+    from interp.zoo.train import build_tokenizer
+
+    tokens = set(vocabulary())
+    words = {w for group in TEMPLATES.values() for t in group for w in _words(re.sub(r"\{\w+\}", " ", t))}
+    assert {"Ġ" + w for w in words | set(NAMES) | set(PLACES) | set(OBJECTS)} <= tokens
+    tok = build_tokenizer()
+    assert task_vocabulary(tok)["names"] == list(dict.fromkeys(NAMES))
+    assert single_tokens(tok, ["Zyxwv", "Mary"]) == ["Mary"]  # one token, but the unknown one
 
 
 def test_ioi_prompt_splits_use_the_right_names():
@@ -64,7 +88,7 @@ def test_ioi_prompt_splits_use_the_right_names():
     held = ioi_prompts("heldout_names", 50, 0)
     assert all(p["io"].strip() not in lx.HELDOUT_IOI_NAMES for p in train)
     assert all(p["io"].strip() in lx.HELDOUT_IOI_NAMES for p in held)
-    assert all(p["io"] != p["s"] and p["prompt"].count(p["io"].strip()) == 1 for p in train)
+    assert all(p["io"] != p["s"] and re.findall(r"[A-Za-z]+", p["prompt"]).count(p["io"].strip()) == 1 for p in train)
 
 
 def test_split_words_follows_gpt2_convention():
@@ -77,15 +101,16 @@ def test_zoo_fits_the_size_budget():
 
 
 @pytest.mark.slow
-def test_induction_thresholds_on_heldout_sequences():
+@pytest.mark.parametrize("name", ["zoo-2l", "zoo-4l"])
+def test_induction_on_uniform_random_tokens_with_and_without_bos(name):
+    """The acceptance of the zoo: in-context copying of any token, BOS or none (a fresh seed)."""
     from interp.zoo.evaluate import _hf, induction
 
-    for name in ("zoo-2l", "zoo-4l"):
-        model, _ = _hf(ZOO_DIR / name)
-        r = induction(model, n_seq=40, seed=123)
-        assert r["repeat_ratio"] <= 0.30, (name, r["repeat_ratio"])
-    model, _ = _hf(ZOO_DIR / "zoo-2l")
-    assert induction(model, n_seq=40, seed=123)["best_induction_score"] >= 0.8
+    model, tok = _hf(ZOO_DIR / name)
+    for source in ("vocab", "vocab_no_bos"):
+        r = induction(model, tok, n_seq=40, seed=123, source=source)
+        assert r["repeat_ratio"] <= 0.1, (name, source, r["repeat_ratio"])
+    assert induction(model, tok, n_seq=40, seed=123)["best_induction_score"] >= 0.8
 
 
 @pytest.mark.slow
@@ -93,8 +118,9 @@ def test_ioi_and_gender_thresholds_on_default_model():
     from interp.zoo.evaluate import _hf, gender, ioi
 
     model, tok = _hf(ZOO_DIR / "zoo-4l")
-    r = ioi(model, tok, "heldout_both", n=100, seed=321)
+    r = ioi(model, tok, "heldout_structures", n=100, seed=321)
     assert r["accuracy"] >= 0.9 and r["logit_diff"] >= 2, r
+    assert ioi(model, tok, "tasks", n=96, seed=321)["accuracy"] >= 0.85
     g = gender(model, tok)
     assert g["heldout_direction_accuracy"] >= 0.9
     assert g["analogy_king_man_woman"][0] == "queen"
@@ -106,8 +132,11 @@ def test_card_metrics_are_reproduced_by_evaluate():
 
     card = json.loads((ZOO_DIR / "zoo-4l" / "card.json").read_text())
     fresh = evaluate(ZOO_DIR / "zoo-4l")
-    assert fresh["ioi"]["heldout_both"] == card["metrics"]["ioi"]["heldout_both"]
-    assert fresh["induction"]["repeat_ratio"] == pytest.approx(card["metrics"]["induction"]["repeat_ratio"], abs=1e-3)
+    assert fresh["ioi"]["heldout_structures"] == card["metrics"]["ioi"]["heldout_structures"]
+    assert fresh["ioi"]["tasks"] == card["metrics"]["ioi"]["tasks"]
+    for source in ("vocab", "vocab_no_bos"):
+        assert fresh["induction"][source]["repeat_ratio"] == pytest.approx(
+            card["metrics"]["induction"][source]["repeat_ratio"], abs=1e-3)
     assert fresh["gender"] == card["metrics"]["gender"]
 
 
@@ -121,3 +150,52 @@ def test_train_smoke_writes_a_loadable_model(tmp_path):
     assert card["recipe"]["steps"] == 3 and card["tokens_seen"] == 3 * 16 * 128
     model = interp.load(str(out))
     assert model.info.n_layers == 2 and model.info.trained
+
+
+# Written for this test alone: sentence shapes the grammar has no rule for (a name's speech, a
+# third party seeing both, "said that", a cause clause, a longer first sentence), every word a
+# zoo token. {A} {B} introduce the two people, {S} repeats one of them.
+UNSEEN_TEMPLATES = [
+    "{A} and {B} walked down the road to the {P}. Then {S} gave a {O} to",
+    "The day was long, and {A} and {B} were tired. At the {P}, {S} passed a {O} to",
+    "{A} said that {B} was happy. Later {S} sent a {O} to",
+    "In the morning, {A} read the news with {B}, so {S} offered the {O} to",
+    "{A} and {B} were hungry after a long day at the {P}, and then {S} bought a {O} for",
+    "While the teacher read the news, {A} and {B} played in the yard, and {S} threw the {O} to",
+    "{A} smiled because {B} was kind, and {S} gave a {O} to",
+    "The doctor saw {A} and {B} at the {P}. Later that day {S} lent the {O} to",
+]
+
+
+def _unseen_rows(n: int, seed: int) -> list[dict]:
+    import random
+
+    rng, names = random.Random(seed), lx.ioi_names("train")
+    rows = []
+    for i in range(n):
+        a, b = rng.sample(names, 2)
+        s, io = (a, b) if i % 2 else (b, a)
+        fill = dict(A=a, B=b, S=s, P=rng.choice(lx.PLACES), O=rng.choice(lx.OBJECTS))
+        rows.append({"prompt": UNSEEN_TEMPLATES[i % len(UNSEEN_TEMPLATES)].format(**fill), "io": " " + io, "s": " " + s})
+    return rows
+
+
+def test_unseen_templates_are_in_the_vocabulary_and_never_generated():
+    tokens = set(vocabulary())
+    for row in _unseen_rows(len(UNSEEN_TEMPLATES), 0):
+        assert set(split_words(row["prompt"])) <= tokens, row["prompt"]
+    corpus = Corpus(4)
+    shapes = [re.compile(re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(t)) + " \\w+\\.$") for t in UNSEEN_TEMPLATES]
+    for _ in range(3000):
+        text = corpus.ioi()
+        assert not any(p.match(text) for p in shapes), text
+
+
+@pytest.mark.slow
+def test_ioi_on_templates_written_for_this_test():
+    """The independent check of the issue: templates no part of the package produces."""
+    from interp.zoo.evaluate import _hf, ioi_accuracy
+
+    model, tok = _hf(ZOO_DIR / "zoo-4l")
+    r = ioi_accuracy(model, tok, _unseen_rows(160, seed=5))
+    assert r["accuracy"] >= 0.85, r

@@ -60,10 +60,12 @@ OBJECTS = "drink book ball gift letter key ring bottle bag phone cake flower app
 
 
 def single_tokens(tokenizer, words) -> list[str]:
-    """The words (kept in order, duplicates dropped) that are one token after a space."""
+    """The words (kept in order, duplicates dropped) that are one token after a space; a word the
+    tokenizer maps to its unknown token is not one of them."""
     out: list[str] = []
     for w in words:
-        if w not in out and len(tokenizer.encode(" " + w, add_special_tokens=False)) == 1:
+        ids = tokenizer.encode(" " + w, add_special_tokens=False)
+        if w not in out and len(ids) == 1 and ids[0] != tokenizer.unk_token_id:
             out.append(w)
     return out
 

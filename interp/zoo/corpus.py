@@ -6,10 +6,14 @@ The corpus mixes five kinds of text, each planting a mechanism an analysis can l
    34 male/female pairs in parallel contexts: gender predicts the pronoun, a category phrase
    (royal, family, work, ...) is shared by both words of a pair;
 2. indirect-object sentences in the style of Wang et al. (2022), "Interpretability in the Wild"
-   ("When Mary and John went to the store, John gave a drink to Mary."), 16 x 16 clause
-   templates in training, four openings, four actions and 20 names held out of IOI sentences
-   (they occur in other sentences, so every word is known);
-3. repeated random tokens (the induction task of Olsson et al., 2022) and repeated sentences;
+   ("Yesterday, Mary met John at the park, and John gave a cup to Mary."), drawn from the
+   grammar of `interp.zoo.grammar`: six frames x four ways of introducing the two people, fronted
+   phrases, adverbs, modals, twenty verbs with "to" or "for". Nine of the 24 structures, three
+   verbs and 20 names are held out of IOI sentences (the names occur in other sentences, so every
+   word is known);
+3. repeated random tokens (the induction task of Olsson et al., 2022) drawn uniformly from the
+   whole vocabulary (sentence starters, capitals, punctuation and no-space forms included), and
+   repeated sentences;
 4. country -> capital facts;
 5. plain filler sentences.
 
@@ -23,6 +27,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from interp.zoo import grammar
 from interp.zoo import lexicon as lx
 
 BOS = "<|endoftext|>"
@@ -41,7 +46,7 @@ def _vocab_words() -> list[str]:
         [w for m, f, _, phrase in lx.GENDER_PAIRS for w in (m, f, phrase)]
         + [p for ps in lx.CATEGORY_PHRASES.values() for p in ps]
         + lx.ADJECTIVES + lx.MALE_NAMES + lx.FEMALE_NAMES + lx.PLACES + lx.OBJECTS
-        + lx.IOI_OPENINGS + lx.IOI_ACTIONS + lx.FILLER_SUBJECTS + lx.FILLER_VERBS
+        + grammar.words() + lx.FILLER_SUBJECTS + lx.FILLER_VERBS
         + [w for pair in lx.COUNTRY_CAPITALS for w in pair] + _TEMPLATES
     )
     words: set[str] = set()
@@ -69,7 +74,7 @@ def vocabulary() -> list[str]:
 
 @dataclass(frozen=True)
 class Mix:
-    """Sampling weights of the sentence kinds; `random_repeat` is a chunk of 2k tokens."""
+    """Sampling weights of the sentence kinds; `random_repeat` is a chunk of 2k random tokens."""
 
     ioi: float = 0.30
     gender: float = 0.30
@@ -81,9 +86,14 @@ class Mix:
 
 
 def random_pool() -> list[str]:
-    """Words drawn for repeated random sequences: lower-case words and names (no sentence starters)."""
+    """Lower-case words and names (no sentence starters): the words of readable random prompts."""
     names = set(lx.MALE_NAMES + lx.FEMALE_NAMES)
     return [w for w in _vocab_words() if w.islower() or w in names]
+
+
+def random_tokens() -> list[str]:
+    """Every token but BOS and UNK: what repeated random sequences are drawn from, uniformly."""
+    return vocabulary()[2:]
 
 
 class Corpus:
@@ -92,22 +102,28 @@ class Corpus:
     def __init__(self, seed: int, mix: Mix = Mix()):
         self.rng = random.Random(seed)
         self.mix = mix
-        self.train_openings, _ = lx.ioi_clause_split("opening")
-        self.train_actions, _ = lx.ioi_clause_split("action")
+        self.ioi_structures = grammar.structures("train")
         self.ioi_names = lx.ioi_names("train")
         self.all_names = lx.MALE_NAMES + lx.FEMALE_NAMES
-        self.random_pool = random_pool()
+        self.random_tokens = random_tokens()
         self._kinds = [k for k in vars(mix)]
         self._weights = [getattr(mix, k) for k in self._kinds]
 
     # -- sentence kinds --------------------------------------------------------------------------
     def ioi(self) -> str:
+        return self.ioi_structured()[0]
+
+    def ioi_structured(self) -> tuple[str, tuple[str, str]]:
+        """A training IOI sentence and its (frame, intro) structure; never one of the templates
+        of `interp.tasks.ioi`, which stay an independent test."""
         r = self.rng
-        a, b = r.sample(self.ioi_names, 2)
-        s, io = (a, b) if r.random() < 0.5 else (b, a)
-        opening = r.choice(self.train_openings).format(A=a, B=b, place=r.choice(lx.PLACES))
-        action = r.choice(self.train_actions).format(S=s, obj=r.choice(lx.OBJECTS))
-        return f"{opening} {action} {io}."
+        while True:
+            a, b = r.sample(self.ioi_names, 2)
+            s, io = (a, b) if r.random() < 0.5 else (b, a)
+            structure = r.choice(self.ioi_structures)
+            prompt = grammar.sentence(r, structure, a, b, s)
+            if not grammar.is_task_template(prompt):
+                return f"{prompt} {io}.", structure
 
     def names(self) -> str:
         """Sentences with one name: covers held-out names and held-out IOI clauses."""
@@ -116,12 +132,12 @@ class Corpus:
         pron = "he" if name in lx.MALE_NAMES else "she"
         choice = r.random()
         if choice < 0.3:
-            opening = r.choice(lx.IOI_OPENINGS).replace("{A} and {B}", "{A}").replace(" were ", " was ")
-            return f"{opening.format(A=name, place=r.choice(lx.PLACES))} {pron} was {r.choice(lx.ADJECTIVES)}."
+            pred = grammar.singular(r.choice(grammar.PREDICATES)).format(P=r.choice(lx.PLACES))
+            return f"{r.choice(grammar.CONJUNCTIONS)} {name} {pred}, {pron} was {r.choice(lx.ADJECTIVES)}."
         if choice < 0.6:
             m, f, *_ = r.choice(lx.GENDER_PAIRS)
-            action = r.choice(lx.IOI_ACTIONS).format(S=name, obj=r.choice(lx.OBJECTS))
-            return f"{action} the {r.choice((m, f))}."
+            past, _, prep = r.choice(grammar.VERBS)
+            return f"{name} {past} the {r.choice(lx.OBJECTS)} {prep} the {r.choice((m, f))}."
         if choice < 0.8:
             return f"{name} walked to the {r.choice(lx.PLACES)}."
         return f"{name} said that {pron} was {r.choice(lx.ADJECTIVES)}."
@@ -156,10 +172,11 @@ class Corpus:
         subj = r.choice(lx.FILLER_SUBJECTS).capitalize()
         return f"{subj} {r.choice(lx.FILLER_VERBS)} the {r.choice(lx.OBJECTS)} in the {r.choice(lx.PLACES)}."
 
-    def random_repeat(self) -> str:
+    def random_repeat(self) -> list[str]:
+        """k uniformly random tokens, then the same k again (a token list: no text round trip)."""
         k = self.rng.randint(8, 40)
-        words = [self.rng.choice(self.random_pool) for _ in range(k)]
-        return " ".join(words + words)
+        tokens = [self.rng.choice(self.random_tokens) for _ in range(k)]
+        return tokens + tokens
 
     # -- documents -------------------------------------------------------------------------------
     def document(self, n_tokens: int) -> list[str]:
@@ -174,32 +191,38 @@ class Corpus:
                 text = self.rng.choice(sentences)
             else:
                 text = getattr(self, kind)()
+                if isinstance(text, list):
+                    tokens += text
+                    continue
                 sentences.append(text)
             tokens += split_words(text if not tokens else " " + text)
         return tokens[:n_tokens]
 
 
-def ioi_prompts(split: str, n: int, seed: int) -> list[dict]:
-    """IOI prompts for evaluation: dicts with prompt, io, s (both with a leading space).
+IOI_SPLITS = ("train", "heldout_structures", "heldout_names")
 
-    Splits: "train" (clauses and names from training IOI sentences), "heldout_both" (opening and
-    action both held out), "heldout_opening", "heldout_action", "heldout_names" (training clauses,
-    names never seen in IOI sentences).
+
+def ioi_prompts(split: str, n: int, seed: int) -> list[dict]:
+    """IOI prompts for evaluation: dicts with prompt, io, s (both with a leading space), structure.
+
+    Splits: "train" (training structures, verbs and names, in new combinations),
+    "heldout_structures" (structures never in an IOI training sentence, any verb),
+    "heldout_names" (training structures, names never seen in an IOI sentence).
     """
+    if split not in IOI_SPLITS:
+        from interp.errors import InterpError
+
+        raise InterpError(f"zoo IOI split {split!r} is unknown; use one of {', '.join(IOI_SPLITS)}")
     r = random.Random(seed)
-    op_train, op_held = lx.ioi_clause_split("opening")
-    ac_train, ac_held = lx.ioi_clause_split("action")
-    openings, actions = {
-        "train": (op_train, ac_train), "heldout_both": (op_held, ac_held),
-        "heldout_opening": (op_held, ac_train), "heldout_action": (op_train, ac_held),
-        "heldout_names": (op_train, ac_train),
-    }[split]
+    kinds = grammar.structures("held_out" if split == "heldout_structures" else "train")
     names = lx.ioi_names("held_out" if split == "heldout_names" else "train")
+    verbs = "all" if split == "heldout_structures" else "train"
     out = []
-    for _ in range(n):
+    while len(out) < n:
         a, b = r.sample(names, 2)
         s, io = (a, b) if r.random() < 0.5 else (b, a)
-        opening = r.choice(openings).format(A=a, B=b, place=r.choice(lx.PLACES))
-        action = r.choice(actions).format(S=s, obj=r.choice(lx.OBJECTS))
-        out.append({"prompt": f"{opening} {action}", "io": " " + io, "s": " " + s})
+        structure = kinds[len(out) % len(kinds)]
+        prompt = grammar.sentence(r, structure, a, b, s, verbs)
+        if not grammar.is_task_template(prompt):
+            out.append({"prompt": prompt, "io": " " + io, "s": " " + s, "structure": "/".join(structure)})
     return out

@@ -2,11 +2,15 @@
 
 Every metric is measured on data the model never trained on:
 
-- induction: fresh random sequences of 30 words from the corpus' random-sequence pool, repeated
-  once (a seed never used in training): loss on the repeat / loss on the first copy, and the best per-head induction score
-  (mean attention from each repeated token to the token after its earlier copy);
-- IOI: prompts built from clause templates and names held out of IOI training sentences; the
-  indirect object must outrank the subject (accuracy, mean logit difference);
+- induction: fresh random sequences of 30 tokens (a seed never used in training), repeated once:
+  loss on the repeat / loss on the first copy, and the best per-head induction score (mean
+  attention from each repeated token to the token after its earlier copy). Three sources: tokens
+  drawn uniformly from the whole vocabulary after BOS ("vocab") and without BOS ("vocab_no_bos"),
+  and the lower-case word pool of readable prompts ("pool");
+- IOI: prompts of sentence structures, verbs or names held out of IOI training sentences
+  (`interp.zoo.grammar`), and the hand-written templates of `interp.tasks.ioi`, which the corpus
+  never produces ("tasks"); the indirect object must outrank the subject (accuracy, mean logit
+  difference);
 - gender: a diff-of-means direction fitted on the training pairs classifies the words of the
   held-out pairs; king - man + woman is ranked by cosine in the input embedding.
 
@@ -21,9 +25,9 @@ import json
 from pathlib import Path
 
 from interp.zoo import lexicon as lx
-from interp.zoo.corpus import ioi_prompts, random_pool, vocabulary
+from interp.zoo.corpus import IOI_SPLITS, ioi_prompts, random_pool, vocabulary
 
-IOI_SPLITS = ("train", "heldout_both", "heldout_opening", "heldout_action", "heldout_names")
+INDUCTION_SOURCES = ("vocab", "vocab_no_bos", "pool")
 EVAL_SEED = 10_000  # never used as a training seed
 
 
@@ -60,23 +64,33 @@ def _hf(model_dir):
     return model.eval(), tokenizer
 
 
-def induction(model, n_seq: int = 100, length: int = 30, seed: int = EVAL_SEED) -> dict:
-    """Repeat/first-copy loss ratio and per-head induction scores on random repeated tokens."""
+def induction(model, tokenizer, n_seq: int = 100, length: int = 30, seed: int = EVAL_SEED,
+              source: str = "vocab") -> dict:
+    """Repeat/first-copy loss ratio and per-head induction scores on random repeated tokens.
+
+    `source`: "vocab" (uniform over every token but BOS/UNK, after BOS), "vocab_no_bos" (the
+    same without BOS: position 0 is the first random token), "pool" (lower-case words, after BOS).
+    """
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    index = {t: i for i, t in enumerate(vocabulary())}
-    words = [index["Ġ" + w] for w in random_pool()]
-    pick = torch.randint(len(words), (n_seq, length), generator=g)
-    seq = torch.tensor(words)[pick]
-    tokens = torch.cat([torch.zeros(n_seq, 1, dtype=torch.long), seq, seq], dim=1)
+    index = tokenizer.get_vocab()
+    special = set(tokenizer.all_special_ids)
+    if source.startswith("vocab"):
+        words = torch.tensor(sorted(i for i in index.values() if i not in special))
+    else:
+        words = torch.tensor([index["Ġ" + w] for w in random_pool() if "Ġ" + w in index])
+    seq = words[torch.randint(len(words), (n_seq, length), generator=g)]
+    bos = torch.zeros(n_seq, 0 if source == "vocab_no_bos" else 1, dtype=torch.long)
+    tokens, o = torch.cat([bos, seq, seq], dim=1), bos.shape[1]  # o: position of the first random token
     with torch.no_grad():
         out = model(tokens, output_attentions=True)
     logp = out.logits.log_softmax(-1)[:, :-1].gather(-1, tokens[:, 1:, None])[..., 0]
-    first = -logp[:, 1:length].mean().item()          # predicting tokens 2..L of the first copy
-    repeat = -logp[:, length + 1:].mean().item()      # predicting tokens 2..L of the repeat
-    q = torch.arange(length + 1, 2 * length + 1)      # query positions in the repeat
-    k = q - length + 1                                # the token after the earlier copy
+    # logp[:, p] is the log-probability of token p + 1
+    first = -logp[:, o:o + length - 1].mean().item()          # tokens 2..L of the first copy
+    repeat = -logp[:, o + length:o + 2 * length - 1].mean().item()  # tokens 2..L of the repeat
+    q = torch.arange(o + length, o + 2 * length)               # query positions in the repeat
+    k = q - length + 1                                          # the token after the earlier copy
     scores = [att[:, :, q, k].mean(dim=(0, 2)).tolist() for att in out.attentions]
     best = max((s, l, h) for l, row in enumerate(scores) for h, s in enumerate(row))
     return {"loss_first": round(first, 4), "loss_repeat": round(repeat, 4),
@@ -84,11 +98,26 @@ def induction(model, n_seq: int = 100, length: int = 30, seed: int = EVAL_SEED) 
             "best_induction_head": f"L{best[1]}H{best[2]}", "head_scores": scores}
 
 
+def ioi_rows(tokenizer, split: str, n: int = 200, seed: int = EVAL_SEED) -> list[dict]:
+    """Prompts of a zoo split, or ("tasks") of every template of `interp.tasks.ioi`, in turn."""
+    if split != "tasks":
+        return ioi_prompts(split, n, seed)
+    from interp.tasks.ioi import ioi_prompts as task_prompts
+
+    half = n // 2
+    return task_prompts(tokenizer, "select", n - half, seed) + task_prompts(tokenizer, "eval", half, seed + 1)
+
+
 def ioi(model, tokenizer, split: str, n: int = 200, seed: int = EVAL_SEED) -> dict:
     """IOI accuracy (IO logit > S logit) and mean logit difference on one split."""
+    return ioi_accuracy(model, tokenizer, ioi_rows(tokenizer, split, n, seed))
+
+
+def ioi_accuracy(model, tokenizer, prompts: list[dict]) -> dict:
+    """IO > S accuracy, mean logit difference and IO top-1 rate on rows with prompt, io, s
+    (one plain forward, left-padded after BOS)."""
     import torch
 
-    prompts = ioi_prompts(split, n, seed)
     enc = tokenizer([tokenizer.bos_token + p["prompt"] for p in prompts], return_tensors="pt",
                     padding=True, padding_side="left")
     io = torch.tensor([tokenizer.convert_tokens_to_ids("Ġ" + p["io"][1:]) for p in prompts])
@@ -97,8 +126,9 @@ def ioi(model, tokenizer, split: str, n: int = 200, seed: int = EVAL_SEED) -> di
         positions = (enc["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # left padding
         logits = model(**enc, position_ids=positions).logits[:, -1]
     diff = logits.gather(1, io[:, None])[:, 0] - logits.gather(1, s[:, None])[:, 0]
+    top1 = (logits.argmax(-1) == io).float().mean().item()
     return {"accuracy": round((diff > 0).float().mean().item(), 4),
-            "logit_diff": round(diff.mean().item(), 4), "n": n}
+            "logit_diff": round(diff.mean().item(), 4), "top1": round(top1, 4), "n": len(prompts)}
 
 
 def gender(model, tokenizer) -> dict:
@@ -131,9 +161,11 @@ def evaluate(model_dir, n: int = 200) -> dict:
 
     torch.manual_seed(0)
     model, tokenizer = _hf(model_dir)
-    result = {"induction": induction(model)}
-    result["induction"].pop("head_scores")
-    result["ioi"] = {split: ioi(model, tokenizer, split, n) for split in IOI_SPLITS}
+    result = {"induction": {}}
+    for source in INDUCTION_SOURCES:
+        result["induction"][source] = induction(model, tokenizer, source=source)
+        result["induction"][source].pop("head_scores")
+    result["ioi"] = {split: ioi(model, tokenizer, split, n) for split in (*IOI_SPLITS, "tasks")}
     result["gender"] = gender(model, tokenizer)
     return result
 

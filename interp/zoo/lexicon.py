@@ -63,14 +63,16 @@ CATEGORY_PHRASES: dict[str, list[str]] = {
 ADJECTIVES = ["happy", "tired", "hungry", "angry", "busy", "calm", "proud", "sad", "ready", "late",
               "kind", "brave", "quiet", "strong", "young", "old"]
 
-# 120 common first names (gender from usage; every one is a single token).
+# 143 common first names (gender from usage; every one is a single token). The names of
+# `interp.tasks.ioi` are among them, so that its templates can be posed to a zoo model.
 MALE_NAMES = ["John", "James", "Robert", "Michael", "William", "David", "Richard", "Joseph", "Thomas",
               "Charles", "Daniel", "Matthew", "Anthony", "Mark", "Paul", "Steven", "Andrew", "Kevin",
               "Brian", "George", "Edward", "Ronald", "Timothy", "Jason", "Jeffrey", "Ryan", "Jacob",
               "Gary", "Eric", "Jonathan", "Stephen", "Larry", "Justin", "Scott", "Frank", "Benjamin",
               "Gregory", "Samuel", "Patrick", "Alexander", "Jack", "Dennis", "Jerry", "Tyler", "Aaron",
               "Henry", "Peter", "Adam", "Nathan", "Zachary", "Kyle", "Walter", "Harold", "Carl",
-              "Arthur", "Roger", "Keith", "Lawrence", "Sean", "Christian"]
+              "Arthur", "Roger", "Keith", "Lawrence", "Sean", "Christian", "Bob", "Tom", "Steve",
+              "Chris", "Sam", "Matt", "Alan", "Martin", "Ben", "Joshua", "Alex"]
 FEMALE_NAMES = ["Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan", "Jessica",
                 "Sarah", "Karen", "Nancy", "Lisa", "Betty", "Margaret", "Sandra", "Ashley", "Kimberly",
                 "Emily", "Donna", "Michelle", "Dorothy", "Carol", "Amanda", "Melissa", "Deborah",
@@ -78,7 +80,8 @@ FEMALE_NAMES = ["Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara",
                 "Shirley", "Anna", "Brenda", "Pamela", "Emma", "Nicole", "Helen", "Samantha",
                 "Katherine", "Christine", "Debra", "Rachel", "Carolyn", "Janet", "Catherine", "Maria",
                 "Heather", "Diane", "Ruth", "Julie", "Olivia", "Joyce", "Virginia", "Victoria",
-                "Kelly", "Lauren", "Christina"]
+                "Kelly", "Lauren", "Christina", "Alice", "Kate", "Jane", "Julia", "Lucy", "Grace",
+                "Rose", "Claire", "Ellen", "Diana", "Sophie", "Megan"]
 # Names that never appear in an IOI sentence (they do appear elsewhere).
 HELDOUT_IOI_NAMES = {"Peter", "Adam", "Nathan", "Zachary", "Kyle", "Walter", "Harold", "Carl", "Arthur",
                      "Roger", "Olivia", "Joyce", "Virginia", "Victoria", "Kelly", "Lauren", "Christina",
@@ -86,57 +89,9 @@ HELDOUT_IOI_NAMES = {"Peter", "Adam", "Nathan", "Zachary", "Kyle", "Walter", "Ha
 
 PLACES = ["store", "market", "park", "office", "party", "cafe", "school", "library", "station",
           "garden", "beach", "museum", "restaurant", "hospital", "bank", "church", "theater", "farm",
-          "river", "bakery"]
+          "river", "bakery", "kitchen", "house"]
 OBJECTS = ["drink", "gift", "book", "letter", "apple", "ball", "key", "pen", "bag", "cake", "flower",
-           "ticket", "map", "card", "hat", "coin", "cup", "phone", "ring", "box"]
-
-# IOI: opening clauses (two people, A and B) and action clauses (subject S, ends before the
-# indirect object). The last four of each list are held out of IOI sentences.
-IOI_OPENINGS = [
-    "When {A} and {B} went to the {place},",
-    "After {A} and {B} arrived at the {place},",
-    "While {A} and {B} were walking to the {place},",
-    "Once {A} and {B} got to the {place},",
-    "When {A} and {B} came back from the {place},",
-    "After {A} and {B} left the {place},",
-    "While {A} and {B} were working at the {place},",
-    "Since {A} and {B} were waiting at the {place},",
-    "Because {A} and {B} met at the {place},",
-    "As {A} and {B} sat in the {place},",
-    "When {A} and {B} were cleaning the {place},",
-    "After {A} and {B} had lunch at the {place},",
-    "Before {A} and {B} walked into the {place},",
-    "While {A} and {B} were shopping at the {place},",
-    "Then {A} and {B} spent the day at the {place}, and",
-    "Later {A} and {B} stopped by the {place}, and",
-    "When {A} and {B} visited the {place},",
-    "After {A} and {B} painted the {place},",
-    "While {A} and {B} were talking near the {place},",
-    "As soon as {A} and {B} reached the {place},",
-]
-IOI_ACTIONS = [
-    "{S} gave a {obj} to",
-    "{S} handed the {obj} to",
-    "{S} sent a {obj} to",
-    "{S} sold the {obj} to",
-    "{S} showed the {obj} to",
-    "{S} passed the {obj} to",
-    "{S} threw the {obj} to",
-    "{S} brought a {obj} to",
-    "{S} offered a {obj} to",
-    "{S} lent the {obj} to",
-    "{S} decided to give a {obj} to",
-    "{S} wanted to send the {obj} to",
-    "{S} quickly handed a {obj} to",
-    "{S} later gave the {obj} to",
-    "{S} tossed the {obj} to",
-    "{S} mailed a {obj} to",
-    "{S} kindly offered the {obj} to",
-    "{S} carefully passed a {obj} to",
-    "{S} happily brought the {obj} to",
-    "{S} returned the {obj} to",
-]
-N_HELDOUT_CLAUSES = 4
+           "ticket", "map", "card", "hat", "coin", "cup", "phone", "ring", "box", "bottle", "basket"]
 
 COUNTRY_CAPITALS = [
     ("France", "Paris"), ("Germany", "Berlin"), ("Italy", "Rome"), ("Spain", "Madrid"),
@@ -150,12 +105,6 @@ FILLER_SUBJECTS = ["the dog", "the cat", "the bird", "the teacher", "the doctor"
                    "the child", "the student", "the driver", "the baker"]
 FILLER_VERBS = ["saw", "found", "liked", "carried", "wanted", "cleaned", "painted", "bought", "lost",
                 "opened"]
-
-
-def ioi_clause_split(kind: str) -> tuple[list[str], list[str]]:
-    """(train, held_out) templates of `kind` ("opening" or "action")."""
-    items = IOI_OPENINGS if kind == "opening" else IOI_ACTIONS
-    return items[:-N_HELDOUT_CLAUSES], items[-N_HELDOUT_CLAUSES:]
 
 
 def ioi_names(split: str) -> list[str]:

@@ -48,6 +48,7 @@ class Recipe:
     warmup: int = 200
     weight_decay: float = 0.05
     seed: int = 1
+    no_bos: float = 0.25  # share of training sequences that start mid-document, without BOS
     mix: Mix = field(default_factory=Mix)
     description: str = ""
 
@@ -84,18 +85,26 @@ def build_tokenizer():
 
 
 def _make_chunk(args) -> list[list[int]]:
-    seed, n_seq, n_ctx, mix = args
+    """n_seq sequences of n_ctx + 1 tokens: BOS + a document, or (a share `no_bos`) a document
+    alone, so that induction and IOI do not lean on a BOS at position 0."""
+    seed, n_seq, n_ctx, mix, no_bos = args
+    import random
+
     ids = {tok: i for i, tok in enumerate(vocabulary())}
-    corpus = Corpus(seed, mix)
-    return [[0] + [ids[t] for t in corpus.document(n_ctx)] for _ in range(n_seq)]
+    corpus, coin = Corpus(seed, mix), random.Random(seed + 1)
+    out = []
+    for _ in range(n_seq):
+        bos = coin.random() >= no_bos
+        out.append([0] * bos + [ids[t] for t in corpus.document(n_ctx + 1 - bos)])
+    return out
 
 
 def make_dataset(recipe: Recipe, n_seq: int, seed: int, workers: int = 1):
-    """`n_seq` sequences of BOS + n_ctx tokens; identical for any number of workers."""
+    """`n_seq` sequences of n_ctx + 1 tokens (most start with BOS); identical for any number of workers."""
     import torch
 
     per = 512
-    jobs = [(seed * 1_000_003 + i, min(per, n_seq - i * per), recipe.n_ctx, recipe.mix)
+    jobs = [(seed * 1_000_003 + i, min(per, n_seq - i * per), recipe.n_ctx, recipe.mix, recipe.no_bos)
             for i in range(math.ceil(n_seq / per))]
     if workers > 1:
         with Pool(workers) as pool:

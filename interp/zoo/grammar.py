@@ -1,0 +1,168 @@
+"""A grammar of indirect-object sentences, with whole sentence structures held out of training.
+
+An IOI prompt names two people, A and B, then lets one of them (the subject S) act on the
+other, and stops where the other (the indirect object IO) must be named:
+
+    "Yesterday, Mary met John at the park, and John later gave a cup to"   ->  " Mary"
+
+A *structure* is a (frame, intro) pair. The intro introduces A and B; the frame places the intro
+and the action in a sentence:
+
+    intros  "and"    A and B went to the park          "both"  both A and B went to the park
+            "with"   A went to the park with B         "met"   A met B at the park
+    frames  "subordinate"    When <intro>, S gave a cup to
+            "coordinate"     <intro>, and (then) S gave a cup to
+            "two_sentences"  <intro>. (Later) S gave a cup to
+            "third_party"    When <intro>, the teacher asked S to give a cup to
+            "main_first"     <intro> when S gave a cup to
+            "relative"       <intro>, where S gave a cup to
+
+Any frame may take a fronted phrase ("Yesterday,", "At the bank,"), the action an adverb and a
+modal ("decided to give"), and the preposition is "to" or "for" by verb. `HELDOUT_STRUCTURES`
+never occur in training (the relative frame entirely, and five other pairs), and neither do
+`HELDOUT_VERBS`; `interp.zoo.evaluate` measures IOI on them. Independently, the corpus never
+produces one of the templates of `interp.tasks.ioi` (written for real models), which are a
+second, hand-written check.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+
+from interp.zoo import lexicon as lx
+
+PREDICATES = [  # what A and B did; "were" becomes "was" for one person
+    "went to the {P}", "arrived at the {P}", "were walking to the {P}", "got to the {P}",
+    "came back from the {P}", "left the {P}", "were working at the {P}", "were waiting at the {P}",
+    "met at the {P}", "sat in the {P}", "were cleaning the {P}", "had lunch at the {P}",
+    "walked into the {P}", "were shopping at the {P}", "spent the day at the {P}", "stopped by the {P}",
+    "visited the {P}", "painted the {P}", "were talking near the {P}", "reached the {P}",
+    "were busy at the {P}", "had a long day at the {P}", "were sitting in the {P}",
+    "spent the evening at the {P}", "had dinner together at the {P}",
+]
+MEETINGS = ["met {B} at the {P}", "saw {B} at the {P}", "visited {B} at the {P}", "joined {B} at the {P}",
+            "waited for {B} at the {P}", "ran into {B} near the {P}", "called {B} from the {P}"]
+CONJUNCTIONS = ["When", "After", "While", "Once", "Since", "Because", "As", "Before", "As soon as", "Just after"]
+COORDINATORS = ["and", "and then", "so", "but then", "and later"]
+LINKS = ["", "Then ", "Later ", "Afterwards, ", "After that, ", "Eventually ", "Soon ", "In the end, "]
+TRAILING = ["when", "after", "because", "until", "before"]  # main clause first: "<intro> when S ..."
+AGENTS = ["teacher", "doctor", "farmer", "driver", "baker", "waiter", "student", "child"]
+REQUESTS = ["asked {S} to", "told {S} to", "wanted {S} to", "reminded {S} to"]
+FRONTED = ["Yesterday,", "Today", "On Monday,", "In the morning,", "Later that day,", "One day,",
+           "The other day", "Last week,", "At the {P2},", "That evening,"]
+ADVERBS = ["quickly", "later", "happily", "kindly", "carefully", "finally", "then", "soon", "gladly", "secretly"]
+MODALS = ["decided to", "wanted to", "had to", "tried to", "promised to", "forgot to"]
+# (past, base, preposition)
+VERBS = [
+    ("gave", "give", "to"), ("handed", "hand", "to"), ("sent", "send", "to"), ("sold", "sell", "to"),
+    ("showed", "show", "to"), ("passed", "pass", "to"), ("threw", "throw", "to"), ("brought", "bring", "to"),
+    ("offered", "offer", "to"), ("lent", "lend", "to"), ("tossed", "toss", "to"), ("returned", "return", "to"),
+    ("mailed", "mail", "to"), ("bought", "buy", "for"), ("made", "make", "for"), ("found", "find", "for"),
+    ("got", "get", "for"), ("picked", "pick", "for"), ("kept", "keep", "for"), ("saved", "save", "for"),
+]
+HELDOUT_VERBS = {"returned", "mailed", "kept"}
+FRAMES = ["subordinate", "coordinate", "two_sentences", "third_party", "main_first", "relative"]
+INTROS = ["and", "both", "with", "met"]
+HELDOUT_STRUCTURES = {("relative", i) for i in INTROS} | {
+    ("main_first", "with"), ("main_first", "met"), ("two_sentences", "with"), ("third_party", "met"),
+    ("coordinate", "both"),
+}
+STRUCTURES = [(f, i) for f in FRAMES for i in INTROS]
+
+
+def structures(split: str) -> list[tuple[str, str]]:
+    """The (frame, intro) structures of "train" or "held_out"."""
+    return [s for s in STRUCTURES if (s in HELDOUT_STRUCTURES) == (split == "held_out")]
+
+
+def verbs(split: str) -> list[tuple[str, str, str]]:
+    """Verbs of training IOI sentences ("train") or every verb ("all": evaluation draws any)."""
+    return [v for v in VERBS if split == "all" or v[0] not in HELDOUT_VERBS]
+
+
+def singular(predicate: str) -> str:
+    return re.sub(r"^were ", "was ", predicate)
+
+
+def _intro(rng: random.Random, kind: str, a: str, b: str, place: str) -> str:
+    if kind == "met":
+        return f"{a} " + rng.choice(MEETINGS).format(B=b, P=place)
+    if kind == "with":
+        pred = rng.choice([p for p in PREDICATES if not p.startswith(("met ", "had dinner together"))])
+        return f"{a} {singular(pred.format(P=place))} with {b}"
+    pred = rng.choice(PREDICATES).format(P=place)
+    return ("both " if kind == "both" else "") + f"{a} and {b} {pred}"
+
+
+def _action(rng: random.Random, s: str, verb_split: str, base: bool = False) -> str:
+    past, infinitive, prep = rng.choice(verbs(verb_split))
+    obj = f"{rng.choice(('a', 'the'))} {rng.choice(lx.OBJECTS)}"
+    if base:
+        return f"{infinitive} {obj} {prep}"
+    roll = rng.random()
+    if roll < 0.25:
+        return f"{s} {rng.choice(MODALS)} {infinitive} {obj} {prep}"
+    if roll < 0.5:
+        return f"{s} {rng.choice(ADVERBS)} {past} {obj} {prep}"
+    return f"{s} {past} {obj} {prep}"
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def sentence(rng: random.Random, structure: tuple[str, str], a: str, b: str, s: str,
+             verb_split: str = "train") -> str:
+    """One IOI prompt of `structure` with A, B introduced and S acting, ending before IO."""
+    frame, kind = structure
+    place = rng.choice(lx.PLACES)
+    intro = _intro(rng, kind, a, b, place)
+    act = _action(rng, s, verb_split)
+    if frame == "subordinate":
+        text = f"{rng.choice(CONJUNCTIONS)} {intro}, {act}"
+    elif frame == "coordinate":
+        text = f"{_cap(intro)}, {rng.choice(COORDINATORS)} {act}"
+    elif frame == "two_sentences":
+        text = f"{_cap(intro)}. {rng.choice(LINKS)}{act}"
+    elif frame == "third_party":
+        request = rng.choice(REQUESTS).format(S=s)
+        text = (f"{rng.choice(CONJUNCTIONS)} {intro}, the {rng.choice(AGENTS)} {request} "
+                + _action(rng, s, verb_split, base=True))
+    elif frame == "main_first":
+        text = f"{_cap(intro)} {rng.choice(TRAILING)} {act}"
+    else:  # relative
+        text = f"{_cap(intro)}, where {act}"
+    if rng.random() < 0.3:
+        front = rng.choice(FRONTED).format(P2=rng.choice([p for p in lx.PLACES if p != place]))
+        text = f"{front} {text if text.split()[0] in _NAMES else text[0].lower() + text[1:]}"
+    return text
+
+
+_NAMES = set(lx.MALE_NAMES + lx.FEMALE_NAMES)
+
+
+def words() -> list[str]:
+    """Every fixed word the grammar can write (for the vocabulary)."""
+    texts = (PREDICATES + MEETINGS + CONJUNCTIONS + COORDINATORS + LINKS + TRAILING + AGENTS + REQUESTS
+             + FRONTED + ADVERBS + MODALS + [" ".join(v) for v in VERBS] + ["both Both with where the"])
+    found: set[str] = set()
+    for text in texts:
+        found.update(re.findall(r"[A-Za-z]+", re.sub(r"\{[A-Za-z0-9]+\}", " ", text)))
+    return sorted(found | {w.lower() for w in found} | {w.capitalize() for w in found})
+
+
+def _task_patterns() -> list[re.Pattern]:
+    """The templates of `interp.tasks.ioi`, as patterns that match any filling of them."""
+    from interp.tasks.ioi import TEMPLATES
+
+    return [re.compile(re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(t)) + "$")
+            for group in TEMPLATES.values() for t in group]
+
+
+TASK_PATTERNS = _task_patterns()
+
+
+def is_task_template(text: str) -> bool:
+    """Whether `text` is a filling of one of `interp.tasks.ioi`'s templates (never trained on)."""
+    return any(p.match(text) for p in TASK_PATTERNS)
