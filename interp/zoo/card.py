@@ -100,7 +100,9 @@ def _markdown(card: dict, curve: str | None) -> str:
         "of readable prompts after BOS. IOI splits: `train` = training structures, verbs and names in new "
         "combinations; `heldout_structures` = structures (frame x intro) never in an IOI training sentence, any "
         "verb (held-out verbs included); `heldout_names` = names never seen in an IOI sentence; `tasks` = the "
-        "hand-written templates of `interp.tasks.ioi` (written for real models; the corpus never produces them).", "",
+        "hand-written templates of `interp.tasks.ioi` (written for real models; the grammar borrows some of their phrases "
+        "but never produces one of them); `unseen` = the independent check, 16 templates written by someone who was given "
+        "only the vocabulary and the task, never the grammar (`interp/zoo/unseen_ioi.txt`).", "",
     ]
     return "\n".join(lines)
 

@@ -8,8 +8,10 @@ Every metric is measured on data the model never trained on:
   drawn uniformly from the whole vocabulary after BOS ("vocab") and without BOS ("vocab_no_bos"),
   and the lower-case word pool of readable prompts ("pool");
 - IOI: prompts of sentence structures, verbs or names held out of IOI training sentences
-  (`interp.zoo.grammar`), and the hand-written templates of `interp.tasks.ioi`, which the corpus
-  never produces ("tasks"); the indirect object must outrank the subject (accuracy, mean logit
+  (`interp.zoo.grammar`), the hand-written templates of `interp.tasks.ioi` ("tasks": written for
+  real models; the grammar borrows some of their phrases, but never produces one of them), and
+  an independent check, templates written by someone who never saw the grammar ("unseen",
+  `unseen_ioi.txt`); the indirect object must outrank the subject (accuracy, mean logit
   difference);
 - gender: a diff-of-means direction fitted on the training pairs classifies the words of the
   held-out pairs; king - man + woman is ranked by cosine in the input embedding.
@@ -98,8 +100,33 @@ def induction(model, tokenizer, n_seq: int = 100, length: int = 30, seed: int = 
             "best_induction_head": f"L{best[1]}H{best[2]}", "head_scores": scores}
 
 
+UNSEEN = Path(__file__).parent / "unseen_ioi.txt"
+
+
+def unseen_templates() -> list[str]:
+    """The independent check's templates ({A} {B} first mentions, {S} the subject, {P} {O})."""
+    return [line.strip() for line in UNSEEN.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def unseen_prompts(n: int, seed: int) -> list[dict]:
+    """n prompts from `unseen_templates` in turn, training names, IO first and second in equal numbers."""
+    import random
+
+    templates, rng, names = unseen_templates(), random.Random(seed), lx.ioi_names("train")
+    rows = []
+    for i in range(n):
+        a, b = rng.sample(names, 2)
+        s, io = (a, b) if (i // len(templates)) % 2 else (b, a)
+        fill = dict(A=a, B=b, S=s, P=rng.choice(lx.PLACES), O=rng.choice(lx.OBJECTS))
+        rows.append({"prompt": templates[i % len(templates)].format(**fill), "io": " " + io, "s": " " + s})
+    return rows
+
+
 def ioi_rows(tokenizer, split: str, n: int = 200, seed: int = EVAL_SEED) -> list[dict]:
-    """Prompts of a zoo split, or ("tasks") of every template of `interp.tasks.ioi`, in turn."""
+    """Prompts of a zoo split, of the independent templates ("unseen"), or ("tasks") of every
+    template of `interp.tasks.ioi`, in turn."""
+    if split == "unseen":
+        return unseen_prompts(n, seed)
     if split != "tasks":
         return ioi_prompts(split, n, seed)
     from interp.tasks.ioi import ioi_prompts as task_prompts
@@ -165,7 +192,7 @@ def evaluate(model_dir, n: int = 200) -> dict:
     for source in INDUCTION_SOURCES:
         result["induction"][source] = induction(model, tokenizer, source=source)
         result["induction"][source].pop("head_scores")
-    result["ioi"] = {split: ioi(model, tokenizer, split, n) for split in (*IOI_SPLITS, "tasks")}
+    result["ioi"] = {split: ioi(model, tokenizer, split, n) for split in (*IOI_SPLITS, "tasks", "unseen")}
     result["gender"] = gender(model, tokenizer)
     return result
 
