@@ -65,10 +65,11 @@ def prompt_rows(model, model_name: str, split: str, n: int, seed: int) -> list[d
     rows = []
     for r in zoo_prompts(split, n, seed):
         c = " " + rng.choice([x for x in names if " " + x not in (r["io"], r["s"])])
-        mentions = lambda name: [m.start() for m in re.finditer(rf"{name}\b", r["prompt"])]  # not "Ben" in "Benjamin"
+        # whole words only ("Ben" is not in "Benjamin"); a sentence may start with a name
+        mentions = lambda name: [m.start() for m in re.finditer(rf"\b{name.strip()}\b", r["prompt"])]
         s2 = mentions(r["s"])[-1]  # the sentence's last mention of S is S2
         order = "ABBA" if mentions(r["io"])[0] < mentions(r["s"])[0] else "BABA"
-        corrupted = r["prompt"][:s2] + c + r["prompt"][s2 + len(r["s"]):]
+        corrupted = r["prompt"][:s2] + c.strip() + r["prompt"][s2 + len(r["s"].strip()):]
         rows.append({**r, "corrupted": corrupted, "c": c, "order": order, "template": r["structure"]})
     return rows
 

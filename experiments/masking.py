@@ -44,9 +44,9 @@ def documents(cfg: Config) -> list[str]:
     from interp.errors import InterpError
 
     if cfg.text == "zoo":
-        from interp.zoo.corpus import Corpus
+        from interp.zoo.corpus import Corpus, text
 
-        return ["".join(Corpus(cfg.seed + i).document(cfg.n_tokens)).replace("Ġ", " ") for i in range(cfg.n_docs)]
+        return [text(Corpus(cfg.seed + i), cfg.n_tokens) for i in range(cfg.n_docs)]
     if cfg.text != "english":
         raise InterpError(f"unknown text {cfg.text!r}: use one of {', '.join(TEXTS)}")
     paras = paragraphs(DATA / "english.txt")
@@ -146,8 +146,8 @@ def main(cfg: Config) -> dict:
 
 
 def _method(cfg: Config, model) -> str:
-    src = (f"the zoo's training-distribution generator (`interp.zoo.corpus.Corpus(seed).document`, seeds "
-           f"{cfg.seed}–{cfg.seed + cfg.n_docs - 1})" if cfg.text == "zoo" else
+    src = (f"the zoo's training-distribution generator (`interp.zoo.corpus.text`: `Corpus(seed)` documents without their random "
+           f"token runs, seeds {cfg.seed}–{cfg.seed + cfg.n_docs - 1})" if cfg.text == "zoo" else
            "the first paragraphs of experiments/data/english.txt, ordinary English written for this project "
            "(not in any training set we know of, but about everyday topics)")
     return (f"Text: {cfg.n_docs} documents from {src}, each cut to its first {cfg.n_tokens} tokens "

@@ -456,13 +456,13 @@ _MEASURE = r"""
 import json, resource, sys, time, tempfile, pathlib
 import interp
 from interp.cache import cache_file
-from interp.zoo.corpus import Corpus
+from interp.zoo.corpus import Corpus, text
 name, n_lines, hooks, fmt = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4]
 tmp = pathlib.Path(tempfile.mkdtemp(prefix="interp-measure-"))
 corpus = Corpus(0)
 with open(tmp / "data.txt", "w") as f:
     for i in range(n_lines):
-        f.write("".join(corpus.document(8 + i % 17)).replace("\u0120", " ").strip() + "\n")
+        f.write(text(corpus, 8 + i % 17).strip() + "\n")
 data = tmp / "data.txt"
 if fmt != "text":  # the same lines as a table, written before the model loads
     import pyarrow as pa, pyarrow.parquet as pq

@@ -38,10 +38,10 @@ def minilm():
 
 def zoo_text(n_docs: int = 3, seed: int = 123) -> list[str]:
     """Documents of the zoo's own training distribution (a seed its training did not use)."""
-    from interp.zoo.corpus import Corpus
+    from interp.zoo.corpus import Corpus, text
 
     corpus = Corpus(seed)
-    return ["".join(corpus.document(60)).replace("Ġ", " ") for _ in range(n_docs)]
+    return [text(corpus, 60) for _ in range(n_docs)]
 
 
 # ---------------------------------------------------------------- tensor core, no model

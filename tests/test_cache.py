@@ -11,14 +11,14 @@ from interp.cache import (batch_bytes, cache_file, check_batch_memory, measure_s
                           parse_shard, read_lines)
 from interp.cli import main
 from interp.errors import InterpError
-from interp.zoo.corpus import Corpus
+from interp.zoo.corpus import Corpus, text
 
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern", "blocks.1.attn.hook_z"]
 
 
 def _lines(n: int, seed: int = 0) -> list[str]:
     corpus = Corpus(seed)
-    return ["".join(corpus.document(8 + i % 13)).replace("Ġ", " ").strip() for i in range(n)]
+    return [text(corpus, 8 + i % 13).strip() for i in range(n)]
 
 
 @pytest.fixture

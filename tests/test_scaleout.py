@@ -11,14 +11,14 @@ from interp.cache import cache_file, open_cache, read_lines
 from interp.cli import main
 from interp.datasets_io import check_data, measure_read
 from interp.errors import InterpError
-from interp.zoo.corpus import Corpus
+from interp.zoo.corpus import Corpus, text
 
 HOOKS = ["blocks.0.hook_resid_post", "blocks.1.attn.hook_pattern"]
 
 
 def _lines(n: int, seed: int = 0) -> list[str]:
     corpus = Corpus(seed)
-    return ["".join(corpus.document(8 + i % 13)).replace("Ġ", " ").strip() for i in range(n)]
+    return [text(corpus, 8 + i % 13).strip() for i in range(n)]
 
 
 def _inputs(tmp_path, lines) -> dict:

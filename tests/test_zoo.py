@@ -8,7 +8,7 @@ import pytest
 from interp.models import ZOO_DIR
 from interp.zoo import lexicon as lx
 from interp.zoo import grammar
-from interp.zoo.corpus import Corpus, Mix, ioi_prompts, split_words, vocabulary
+from interp.zoo.corpus import Corpus, ioi_prompts, split_words, vocabulary
 
 
 def test_corpus_is_deterministic_and_seed_dependent():
@@ -26,7 +26,7 @@ def test_every_corpus_token_is_in_the_vocabulary():
 def test_committed_tokenizers_match_the_generator():
     from transformers import AutoTokenizer
 
-    doc = Corpus(5, Mix(random_repeat=0.0)).document(400)  # random tokens have no text form
+    doc = Corpus(5).document(400, text_only=True)  # random tokens have no text form
     text = "".join(t.replace("Ġ", " ") for t in doc)
     for name in ("zoo-2l", "zoo-4l"):
         tok = AutoTokenizer.from_pretrained(ZOO_DIR / name)

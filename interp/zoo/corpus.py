@@ -179,12 +179,15 @@ class Corpus:
         return tokens + tokens
 
     # -- documents -------------------------------------------------------------------------------
-    def document(self, n_tokens: int) -> list[str]:
-        """At least `n_tokens` token strings of running text (no BOS), truncated to n_tokens."""
+    def document(self, n_tokens: int, text_only: bool = False) -> list[str]:
+        """At least `n_tokens` token strings of running text (no BOS), truncated to n_tokens;
+        `text_only` leaves out the random token runs (they have no text form)."""
         tokens: list[str] = []
         sentences: list[str] = []
         while len(tokens) < n_tokens:
             kind = self.rng.choices(self._kinds, self._weights)[0]
+            if text_only and kind == "random_repeat":
+                continue
             if kind == "repeat_sentence":
                 if not sentences:
                     continue
@@ -197,6 +200,12 @@ class Corpus:
                 sentences.append(text)
             tokens += split_words(text if not tokens else " " + text)
         return tokens[:n_tokens]
+
+
+def text(corpus: Corpus, n_tokens: int) -> str:
+    """A document of `corpus` as text ("The king ruled the kingdom. When ..."), without random
+    token runs: what tokenizes back to the same n_tokens tokens."""
+    return "".join(corpus.document(n_tokens, text_only=True)).replace("Ġ", " ")
 
 
 IOI_SPLITS = ("train", "heldout_structures", "heldout_names")
