@@ -18,7 +18,7 @@ Example:
     >>> scores = head_scores(model)  # layer, head, kind, score
     >>> best = top_heads(scores, k=1)
     >>> best[best.kind == "induction"][["layer", "head"]].values.tolist(), bool(best.score.max() > 0.8)
-    ([[1, 1]], True)
+    ([[1, 3]], True)
 """
 
 from __future__ import annotations

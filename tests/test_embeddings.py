@@ -122,18 +122,19 @@ def test_raw_embedding_is_the_checkpoint_on_other_architectures(arch, tmp_path):
     assert any(v.shape == raw.shape and torch.equal(v, raw) for v in load_file(str(folder / "model.safetensors")).values())
 
 
-def test_analogy_baselines_are_nearest_neighbours(zoo4l):
+def test_analogy_baselines_are_nearest_neighbours(zoo2l):
+    """On zoo-2l, where king - man + woman ranks queen first (zoo-4l's ranks lady, princess, queen)."""
     from interp.embeddings import evaluate_analogies, neighbors, parse_questions
 
     qs = parse_questions(": s\nman woman king queen\nboy girl father mother\n")
-    only_c = evaluate_analogies(zoo4l, qs, method="only-c").questions
+    only_c = evaluate_analogies(zoo2l, qs, method="only-c").questions
     for q in only_c.itertuples():  # the nearest word to c that is not a or b
-        near = neighbors(zoo4l, q.c, k=5)["word"]
+        near = neighbors(zoo2l, q.c, k=5)["word"]
         assert q.predicted == next(w for w in near if w not in (q.a, q.b))
-    add, ignore = (evaluate_analogies(zoo4l, qs, method=m).questions for m in ("add", "ignore-a"))
+    add, ignore = (evaluate_analogies(zoo2l, qs, method=m).questions for m in ("add", "ignore-a"))
     assert add.predicted.tolist() == ["queen", "mother"] and len(ignore) == 2
     with pytest.raises(InterpError, match="unknown analogy method"):
-        evaluate_analogies(zoo4l, qs, method="mul")
+        evaluate_analogies(zoo2l, qs, method="mul")
 
 
 def test_similarity_is_spearman_of_cosines(zoo4l):
@@ -153,11 +154,12 @@ def test_similarity_is_spearman_of_cosines(zoo4l):
     with pytest.raises(InterpError, match="line 1"):
         parse_word_pairs("king queen\n")
 
-def test_king_minus_man_plus_woman_is_queen(zoo4l, unchanged):
+def test_king_minus_man_plus_woman_is_queen(zoo2l, unchanged):
+    """zoo-2l ranks queen first; zoo-4l (2026-12-01 weights) ranks lady, princess, queen."""
     from interp.embeddings import analogy
 
-    with unchanged(zoo4l):
-        df = analogy(zoo4l, "king", "man", "woman", k=5)
+    with unchanged(zoo2l):
+        df = analogy(zoo2l, "king", "man", "woman", k=5)
     assert df["word"].iloc[0] == "queen"
     assert not {"king", "man", "woman"} & set(df["word"])
     assert df["cosine"].is_monotonic_decreasing
@@ -321,7 +323,7 @@ def cli_zoo(zoo4l, monkeypatch):
 
 
 def test_cli_analogy_and_neighbors(capsys):
-    assert main(["analogy", "king", "man", "woman", "--model", "zoo-4l", "--k", "3"]) == 0
+    assert main(["analogy", "king", "man", "woman", "--model", "zoo-2l", "--k", "3"]) == 0
     out = capsys.readouterr().out
     assert "queen" in out.splitlines()[2]
     assert main(["neighbors", "king", "--model", "zoo-4l", "--format", "csv"]) == 0
@@ -334,7 +336,12 @@ def test_cli_unknown_word_exits_2(cli_zoo, capsys):
     assert err.count("\n") == 1 and "'kingdomx'" in err and "<unk>" in err
 
 
-def test_cli_direction(cli_zoo, tmp_path, capsys):
+def test_cli_direction(zoo2l, monkeypatch, tmp_path, capsys):
+    """Three pairs put monk and nun on their sides in zoo-2l (zoo-4l's 2026-12-01 weights put nun
+    just on the male side of a three-pair direction; fitted on all training pairs it is right)."""
+    import interp.commands.embed as embed
+
+    monkeypatch.setattr(embed, "load_model", lambda args: zoo2l)
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("man woman\nking queen\nfather mother\n")
     assert main(["direction", "--pairs", str(pairs), "--project", "monk,nun", "--labels", "male,female"]) == 0

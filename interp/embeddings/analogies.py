@@ -17,7 +17,7 @@ The standard 19,544-question file ships with gensim (`pip install 'interp[analog
 Example:
     >>> import interp
     >>> from interp.embeddings import evaluate_analogies, parse_questions
-    >>> model = interp.load("zoo-4l")
+    >>> model = interp.load("zoo-2l")
     >>> qs = parse_questions(": gender\\nman woman king queen\\nman woman xyzzy queen\\n")
     >>> scores = evaluate_analogies(model, qs)
     >>> scores.sections[["section", "n_questions", "n_skipped", "accuracy"]].to_dict("records")

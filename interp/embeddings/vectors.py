@@ -20,7 +20,7 @@ never answers). Pass `candidates="all"` to search every token.
 Example:
     >>> import interp
     >>> from interp.embeddings import analogy, neighbors
-    >>> model = interp.load("zoo-4l")
+    >>> model = interp.load("zoo-2l")
     >>> analogy(model, "king", "man", "woman", k=3)["word"].tolist()[0]
     'queen'
     >>> neighbors(model, "king", k=3).columns.tolist()
