@@ -170,7 +170,8 @@ def param(model, name: str):
               "b_Q": (cfg.n_layers, cfg.n_heads, cfg.d_head)}
     if name not in shapes:
         raise AttributeError(f"{name} is not a parameter interp knows how to stand in for")
-    return torch.zeros(shapes[name], dtype=like.dtype, device=like.device)
+    device = torch.device(model.cfg.device) if like.is_meta else like.device  # W_E offloaded (interp.offload)
+    return torch.zeros(shapes[name], dtype=like.dtype, device=device)
 
 
 def norm_gain(norm_module):

@@ -66,6 +66,7 @@ from typing import TYPE_CHECKING
 from interp.arch import facts, norm_gain, param, softcap
 from interp.errors import InterpError, check_range
 from interp.inputs import count_prompts
+from interp.offload import resident
 from interp.models import require_trained
 from interp.tokens import Token, token_id, token_ids, token_text  # noqa: F401  (token_id is re-exported)
 
@@ -143,7 +144,8 @@ def direct_logit_attribution(model, prompts: str | Sequence[str], target: Target
     t_ids, f_ids = token_ids(model, target, n, "target"), token_ids(model, foil, n, "foil")
     acts = capture(model, prompts, names=_dla_hooks(model, neurons), prepend_bos=prepend_bos, keep_logits=True)
     positions = resolve_positions(acts.lengths, pos)
-    with torch.no_grad():
+    reads = ("unembed", "blocks.*.attn.o") + (("blocks.*.mlp.out",) if neurons is not None else ())
+    with torch.no_grad(), resident(model, *reads, *_post_norms(model)):
         direction, bias = _direction(model, t_ids, f_ids)
         values, labels = _shares(model, acts, positions, direction, neurons)
         values = torch.cat([values, bias[None]])
@@ -155,6 +157,11 @@ def direct_logit_attribution(model, prompts: str | Sequence[str], target: Target
             model_value = model_value - logits.gather(1, f_ids[:, None])[:, 0]
     _check_sum(model, values.sum(0), model_value)
     return Attribution(values, labels, model_value, positions, acts.tokens)
+
+
+def _post_norms(model) -> tuple[str, ...]:
+    """The block post-norms whose gains the shares read (Gemma), as `resident` parts."""
+    return ("blocks.*.ln1_post", "blocks.*.ln2_post") if facts(model).post_norms else ()
 
 
 def _dla_hooks(model, neurons: int | None) -> list[str]:
@@ -324,7 +331,7 @@ def lens_logits(model, prompts: str | Sequence[str], pos: int | None = -1, allow
     pairs = [(b, p) for b, n in enumerate(acts.lengths) for p in range(n)] if pos is None else \
         list(enumerate(resolve_positions(acts.lengths, pos)))
     rows, cols = (torch.tensor(x, device=model.cfg.device) for x in zip(*pairs))
-    with torch.no_grad():
+    with torch.no_grad(), resident(model, "ln_final", "unembed"):
         stack = torch.stack([acts[n][rows, cols] for n in names])  # [layer row d_model]
         lens = softcap(model.ln_final(stack) @ model.W_U + param(model, "b_U"), facts(model).final_softcap)
     final = acts.logits[rows, cols]

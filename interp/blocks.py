@@ -56,6 +56,7 @@ from torch import Tensor
 from interp.arch import facts, param, softcap, uncached
 from interp.kv import KeyRecorder, PrefixCache, attending, parameter_names, tail
 from interp.progress import bar
+from interp.offload import resident
 
 _CHUNK_BYTES = 64 * 2**20  # bound on one stacked chunk's largest activation (the MLP hidden layer)
 
@@ -147,7 +148,8 @@ def metric_of(model, metric, x: Tensor, tokens: Tensor, last: Tensor, prompt: Te
 def _token_logit(model, h: Tensor, token: Tensor) -> Tensor:
     """Logit [n] of token[i] from final-normed h [n d_model]: one column of the unembedding each
     (the bridge's processed W_U and b_U, as `model.unembed` uses them), then the final soft cap."""
-    logit = (h * model.W_U[:, token].T).sum(-1) + param(model, "b_U")[token]
+    with resident(model, "unembed"):
+        logit = (h * model.W_U[:, token].T).sum(-1) + param(model, "b_U")[token]
     return softcap(logit, facts(model).final_softcap)
 
 

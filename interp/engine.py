@@ -61,9 +61,12 @@ _MODULES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def supports(model) -> bool:
-    """True for GPT-2-style models (learned absolute positions, LayerNorm, attention then MLP)."""
+    """True for GPT-2-style models (learned absolute positions, LayerNorm, attention then MLP)
+    whose weights are all on the device (not `interp.offload.offloaded`)."""
+    from interp.offload import offloaded
+
     c = model.cfg
-    return (architecture(model) == "GPT2LMHeadModel"
+    return (architecture(model) == "GPT2LMHeadModel" and not offloaded(model)
             and c.positional_embedding_type == "standard" and c.normalization_type in ("LN", "LNPre")
             and c.act_fn in _ACTS and not getattr(c, "attn_only", False)
             and not getattr(c, "parallel_attn_mlp", False))
@@ -146,7 +149,7 @@ def hooked(model) -> bool:
 
 
 def _internal(hook) -> bool:
-    return str(getattr(hook, "__module__", "")).startswith(("transformer_lens.", "transformers."))
+    return str(getattr(hook, "__module__", "")).startswith(("transformer_lens.", "transformers.", "interp.offload"))
 
 
 def _slots(model) -> list:

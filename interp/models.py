@@ -30,7 +30,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from interp import gguf, packaged
@@ -63,6 +63,7 @@ class ModelInfo:
     quantization: str = "none"  # of the file the weights came from ("Q4_1"), "none" for float files
     dtype: str = ""  # of the loaded parameters
     origin: str = ""  # the file, directory or hub id the weights were read from
+    placement: str = ""  # where offloaded weights live (`interp.offload`), "" when all are on the device
 
     @property
     def trained(self) -> bool:
@@ -160,9 +161,13 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
         allow_hub: if False, a name that is neither built-in nor a local path is an error.
         device_map: passed to Hugging Face / accelerate (e.g. "auto") to spread a model that does
             not fit one device; then `device` is ignored.
-        max_memory, offload_folder: passed with `device_map` to accelerate. A placement that
-            offloads weights (to disk, or to the CPU beside an accelerator) is refused: interp's
-            analyses read the weights directly (README "Scaling out").
+        max_memory: with `device_map`, the budget per device for accelerate ({0: "20GB",
+            "cpu": "60GB"}); a placement that would leave weights off the devices needs
+            `offload_folder`.
+        offload_folder: with `device_map` and `max_memory`: weights beyond the budget go to
+            this (empty) folder and come back one block at a time while it runs, processed
+            exactly as in memory (`interp.offload`; the model is loaded once in CPU memory
+            first). Computation runs on the accelerator named in `max_memory`, else the CPU.
         progress: show a progress line on stderr while a GGUF file is converted (the first time).
 
     Returns:
@@ -175,10 +180,10 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
     from interp.allocator import auto as tune_allocator
 
     tune_allocator()  # keep freed activation memory for reuse (INTERP_TUNE_ALLOCATOR=0 opts out)
-    if device_map is None:
+    if device_map is None or offload_folder is not None:
         from interp.devices import check_device
 
-        device = check_device(device)
+        device = check_device(device if offload_folder is None else _execution_device(max_memory))
     if not isinstance(model, (str, os.PathLike)):
         from interp.objects import adopt
 
@@ -194,13 +199,25 @@ def load(model, device: str = "cpu", *, tokenizer=None, allow_hub: bool = True, 
     if location.lower().endswith(".gguf") or (source == "local" and Path(location).is_file()):
         location = str(_convert(name, location, progress))
     placement = _placement(device_map, max_memory, offload_folder)
+    if offload_folder is not None:  # loaded and processed in CPU memory, then offloaded
+        placement, device_map, execution = {}, None, device
+        device = "cpu"
     hf_model, tok, missing = _load_hf(name, source, location, placement)
     bridge = boot(hf_model, tok, location, device=device, device_map=device_map)
+    if offload_folder is not None:
+        from interp.offload import offload
+
+        placed = list(offload(bridge, max_memory, offload_folder, execution).values())
     record = gguf.record(location) if source != "hub" else None
     if record and record.get("add_bos_token") is not None:
         bridge.cfg.default_prepend_bos = bool(record["add_bos_token"])
     bridge.info = make_info(bridge, name, source, location, missing,
                             weights=weights or _weights_line(location, record), origin=origin, record=record)
+    if offload_folder is not None:
+        bridge.info = replace(bridge.info, placement=(
+            f"{placed.count('disk')} of {len(placed)} units (embeddings, blocks, final norm, unembedding) on disk "
+            f"({offload_folder}), "
+            f"{placed.count('cpu-offload')} in CPU memory; computing on {execution}"))
     return bridge
 
 
@@ -238,9 +255,22 @@ def _placement(device_map, max_memory, offload_folder) -> dict:
     """The accelerate placement arguments for `from_pretrained` (empty: load on one device)."""
     if device_map is None and (max_memory is not None or offload_folder is not None):
         raise InterpError("max_memory and offload_folder go with device_map: pass device_map='auto' too")
+    if offload_folder is not None and not max_memory:
+        raise InterpError(f"offload_folder={str(offload_folder)!r} needs max_memory, the weights that may stay on "
+                          "the device: e.g. max_memory={'cpu': '2GB'}")
     given = {"device_map": device_map, "max_memory": max_memory,
              "offload_folder": None if offload_folder is None else str(offload_folder)}
     return {k: v for k, v in given.items() if v is not None}
+
+
+def _execution_device(max_memory: dict | None) -> str:
+    """Where an offloaded model computes: the first accelerator `max_memory` names, else the CPU."""
+    for key in max_memory or {}:
+        if isinstance(key, int) and not isinstance(key, bool):
+            return f"cuda:{key}"
+        if str(key) not in ("cpu", "disk"):
+            return str(key)
+    return "cpu"
 
 
 def _refuse_offload(name: str, model) -> None:
@@ -253,7 +283,8 @@ def _refuse_offload(name: str, model) -> None:
         raise InterpError(f"model {name!r} does not fit max_memory: accelerate offloaded "
                           f"{sum(1 for v in placed if v in ('disk', 'cpu'))} of its {len(placed)} modules to {where}, "
                           "and interp reads weights directly (TransformerLens weight processing, W_O, DLA), which "
-                          "offloaded weights do not allow; raise max_memory until the model fits its devices")
+                          "accelerate's own offload does not give; pass offload_folder=DIR to offload through "
+                          "interp.offload, or raise max_memory until the model fits its devices")
 
 
 def _load_hf(name: str, source: str, location: str, placement: dict | None = None):

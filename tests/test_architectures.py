@@ -414,3 +414,35 @@ def test_cli(case, command, tmp_path, capsys):
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert rc == 0, f"interp {' '.join(argv[:1])} exited {rc}: {err.strip().splitlines()[-1:] if err.strip() else ''}"
+
+
+# ---------------------------------------------------------------- offloaded to disk
+
+
+def test_offloaded_model_gives_the_plain_dla_and_log_probs(case, tmp_path):
+    """Every weight on disk (`interp.offload`): log-probs and per-head DLA still equal the plain
+    Hugging Face computation, and the sweep (blocks path) equals the in-memory one."""
+    import transformers
+
+    import interp
+    from interp import ablation
+    from interp.attribution import attribute
+    from interp.offload import placement
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        model = interp.load(str(case.path), device_map="auto", max_memory={"cpu": 0}, offload_folder=tmp_path / "off")
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    assert set(placement(model).values()) == {"disk"}
+    with torch.no_grad():
+        got = model(case.ids).float().log_softmax(-1)
+        want = case.hf(case.ids).logits.float().log_softmax(-1)
+    close(got, want, what="offloaded log-probs")
+    heads = attribute(model, PROMPT, target=TARGET, foil=FOIL).query("kind == 'head'").sort_values(["layer", "head"])
+    ref = archs.head_shares(case.hf, case.ids, case.target, case.foil)
+    close(torch.tensor(heads["value"].to_numpy()).reshape(ref.shape), ref,
+          tol=TOL + 1e-3 * ref.abs().max().item(), what="offloaded per-head direct logit shares")
+    a, b = ablation.sweep(case.model, PROMPT, TARGET, FOIL), ablation.sweep(model, PROMPT, TARGET, FOIL)
+    close(b["delta"].to_numpy(copy=True), a["delta"].to_numpy(copy=True), what="offloaded head sweep")

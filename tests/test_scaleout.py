@@ -212,7 +212,7 @@ def test_cli_ray_local_writes_the_single_process_cache(local_ray, tmp_path, caps
 
 
 @pytest.mark.slow
-def test_device_map_auto_gives_the_in_memory_dla_and_offload_is_refused(zoo4l, tmp_path):
+def test_device_map_auto_gives_the_in_memory_dla(zoo4l):
     import interp
     from interp.attribution import direct_logit_attribution
 
@@ -222,10 +222,133 @@ def test_device_map_auto_gives_the_in_memory_dla_and_offload_is_refused(zoo4l, t
     b = direct_logit_attribution(placed, prompt, target)
     assert a.labels == b.labels and a.tokens == b.tokens
     assert (a.values - b.values).abs().max() < 1e-4 and (a.model_value - b.model_value).abs().max() < 1e-4
-    offload = tmp_path / "offload"
+
+
+# ------------------------------------------------------------------ offload to disk (interp.offload)
+
+PROMPTS = ["When Mary and John went to the store, John gave a drink to",
+           "The king said that he was tired because the queen"]
+
+
+@pytest.fixture(scope="module")
+def offloaded(tmp_path_factory):
+    """zoo-4l with a 1 MB budget: most of its modules on disk."""
+    import interp
+
+    folder = tmp_path_factory.mktemp("offload")
+    return interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "1MB"}, offload_folder=folder), folder
+
+
+def test_offloaded_model_keeps_most_weights_on_disk_and_matches_plain_transformers(offloaded):
+    from transformers import GPT2LMHeadModel
+
+    from interp.models import ZOO_DIR
+    from interp.offload import placement
+
+    model, folder = offloaded
+    tiers = list(placement(model).values())
+    assert tiers.count("disk") > len(tiers) / 2 and set(tiers) == {"cpu", "disk"}
+    assert any(folder.glob("*.dat")) and (folder / "index.json").exists()
+    assert model.info.placement.startswith(f"{tiers.count('disk')} of {len(tiers)} units (embeddings, blocks, final")
+    assert all(placement(model)[f"blocks.{i}"] == "disk" for i in range(4))
+    assert sum(p.is_meta for p in model.parameters()) > 0.6 * len(list(model.parameters()))
+    hf = GPT2LMHeadModel.from_pretrained(ZOO_DIR / "zoo-4l", attn_implementation="eager").eval()
+    tokens = model.to_tokens(PROMPTS[0])
+    with torch.no_grad():
+        ours, theirs = model(tokens).log_softmax(-1), hf(tokens).logits.log_softmax(-1)
+    assert (ours - theirs).abs().max() < 1e-4  # compatibility mode shifts logits by a constant per position
+    assert sum(p.is_meta for p in model.parameters()) > 0.6 * len(list(model.parameters()))  # offloaded again
+
+
+def test_offloaded_analyses_equal_the_in_memory_model(offloaded, zoo4l):
+    """DLA (with neurons), logit lens, activations and the head sweep (which falls back from the
+    GPT-2 engine to the blocks path on an offloaded model) within 1e-4 of the in-memory model."""
+    from interp.activations import capture
+    from interp.attribution import attribute, logit_lens
+    from interp.engine import supports
+    from interp.sweep import fast_sweep, logit_diff, naive_sweep, zero_replacement
+
+    model, _ = offloaded
+    for kw in ({}, {"neurons": 2}):
+        a, b = attribute(zoo4l, PROMPTS, " Mary", " John", **kw), attribute(model, PROMPTS, " Mary", " John", **kw)
+        assert a[["component", "prompt"]].equals(b[["component", "prompt"]])
+        assert (a["value"] - b["value"]).abs().max() < 1e-4
+    a, b = logit_lens(zoo4l, PROMPTS), logit_lens(model, PROMPTS)
+    assert a["token"].equals(b["token"]) and (a["logit"] - b["logit"]).abs().max() < 1e-4
+    hooks = ["blocks.2.hook_resid_post", "blocks.1.attn.hook_pattern", "blocks.3.mlp.hook_post"]
+    a, b = capture(zoo4l, PROMPTS, names=hooks), capture(model, PROMPTS, names=hooks)
+    assert max((a[h] - b[h]).abs().max().item() for h in hooks) < 1e-4
+    assert supports(zoo4l) and not supports(model)
+    tokens = model.to_tokens(PROMPTS, padding_side="right")
+    lengths = [len(model.to_tokens(p)[0]) for p in PROMPTS]
+    metric = logit_diff(model, " Mary", " John", len(PROMPTS))
+    _, mem = fast_sweep(zoo4l, tokens, zero_replacement(zoo4l, tokens), metric, lengths=lengths)
+    _, off = fast_sweep(model, tokens, zero_replacement(model, tokens), metric, lengths=lengths)
+    _, naive = naive_sweep(model, tokens, zero_replacement(model, tokens), metric, lengths=lengths)
+    assert (mem - off).abs().max() < 1e-4 and (off - naive).abs().max() < 1e-4
+
+
+def test_offloaded_interventions_equal_the_in_memory_model(offloaded, zoo4l):
+    """Head ablation, causal-mask removal and activation patching (exact and attribution)."""
+    import pandas as pd
+
+    from interp.ablation import ablate
+    from interp.attention import mask_removal_effect
+    from interp.patching import activation_patch
+
+    model, _ = offloaded
+    clean, corrupt = PROMPTS[0], "When Mary and John went to the store, Mary gave a drink to"
+
+    def same(a, b):
+        if isinstance(a, pd.DataFrame):
+            num = [c for c in a.columns if a[c].dtype.kind == "f"]
+            assert a.drop(columns=num).equals(b.drop(columns=num))
+            assert max((a[c] - b[c]).abs().max() for c in num) < 1e-4
+        else:
+            assert abs(a - b) < 1e-4 if isinstance(a, float) else all(abs(x - y) < 1e-4 for x, y in zip(a, b))
+
+    same(ablate(zoo4l, clean, [(3, 5), (2, 7)], " Mary", " John"), ablate(model, clean, [(3, 5), (2, 7)], " Mary", " John"))
+    same(mask_removal_effect(zoo4l, PROMPTS), mask_removal_effect(model, PROMPTS))
+    for method in ("activation", "attribution"):
+        same(activation_patch(zoo4l, clean, corrupt, " Mary", " John", what="heads", method=method),
+             activation_patch(model, clean, corrupt, " Mary", " John", what="heads", method=method))
+
+
+def test_resident_brings_only_the_asked_parts_and_puts_them_back(offloaded):
+    from interp.offload import resident
+
+    model, _ = offloaded
+    assert model.unembed.original_component.weight.is_meta
+    with resident(model, "unembed", "blocks.*.attn.o"):
+        assert not model.W_U.is_meta and not model.W_O.is_meta
+        assert model.blocks[1].mlp.out.original_component.weight.is_meta
+        assert model.blocks[1].attn.q.original_component.weight.is_meta
+        model(model.to_tokens(PROMPTS[0]))  # a forward inside leaves them resident
+        assert not model.W_U.is_meta
+    assert model.unembed.original_component.weight.is_meta
+    with pytest.raises(ValueError, match="no module 'blocks.9.attn'"):
+        with resident(model, "blocks.9.attn"):
+            pass
+
+
+def test_offload_errors_are_one_line_and_leave_nothing(tmp_path, offloaded):
+    import interp
+
+    _, used = offloaded
+    with pytest.raises(InterpError, match="needs max_memory"):
+        interp.load("zoo-4l", device_map="auto", offload_folder=tmp_path / "a")
+    with pytest.raises(InterpError, match=r"max_memory\['cpu'\] = 'lots' is not a size"):
+        interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "lots"}, offload_folder=tmp_path / "b")
+    with pytest.raises(InterpError, match="already holds offloaded weights"):
+        interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "1MB"}, offload_folder=used)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InterpError, match="cannot write offloaded weights to"):
+        interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "1MB"}, offload_folder=blocker / "sub")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
     with pytest.raises(InterpError, match=r"^model 'zoo-4l' does not fit max_memory: accelerate offloaded \d+ of its "
-                                          r"\d+ modules to disk, .*raise max_memory until the model fits its devices$"):
-        interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "1MB"}, offload_folder=offload)
+                                          r"\d+ modules to disk, .*pass offload_folder=DIR"):
+        interp.load("zoo-4l", device_map="auto", max_memory={"cpu": "1MB"})
     with pytest.raises(InterpError, match="max_memory and offload_folder go with device_map"):
         interp.load("zoo-4l", max_memory={"cpu": "1MB"})
 

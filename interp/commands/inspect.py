@@ -28,6 +28,8 @@ def run(args) -> None:
         print(f"  weights: {info.weights or 'unknown'}")
         print(f"  {info.n_layers} layers, {info.n_heads} heads, d_model {info.d_model}, d_vocab {info.d_vocab}, "
               f"n_ctx {info.n_ctx}, prepends BOS: {info.prepends_bos}, trained: {info.trained}")
+        if info.placement:
+            print(f"  offloaded: {info.placement}")
         if not info.trained:
             print(f"  untrained (not in checkpoint): {', '.join(info.untrained_parts)}")
         print(f"  tokens ({len(tokens[0])}): {tokens[0]}\n")

@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import Literal
 
 from interp.errors import InterpError
+from interp.offload import resident
 from interp.tokens import token_texts
 
 Space = Literal["embed", "unembed"]
@@ -60,7 +61,8 @@ def vectors(model, space: Space = "embed", allow_untrained: bool = False, centre
         from interp.models import require_trained
 
         require_trained(model, "an unembedding-space analysis (--space unembed)", allow_untrained)
-        return model.W_U.detach().T
+        with resident(model, "unembed"):
+            return model.W_U.detach().T
     raise InterpError(f"unknown space {space!r}: use 'embed' (input embedding) or 'unembed' (unembedding)")
 
 
@@ -72,7 +74,8 @@ def raw_embedding(model):
     A model with no such file (a booted object, a PyTorch .bin checkpoint) falls back to the
     bridge's W_E, which equals the checkpoint on RMSNorm models only.
     """
-    W_E = model.W_E.detach()
+    with resident(model, "embed"):
+        W_E = model.W_E.detach()
     found = _checkpoint_tensor(model, _input_embedding_keys(model))
     if found is None or tuple(found.shape) != tuple(W_E.shape):
         return W_E
