@@ -16,9 +16,12 @@ def test_corpus_is_deterministic_and_seed_dependent():
     assert Corpus(7).document(300) != Corpus(8).document(300)
 
 
-def test_every_corpus_token_is_in_the_vocabulary():
+@pytest.mark.parametrize("recipe", ["zoo-2l", "zoo-4l"])
+def test_every_corpus_token_is_in_the_vocabulary(recipe):
+    from interp.zoo.train import RECIPES
+
     vocab = set(vocabulary())
-    corpus = Corpus(3)
+    corpus = Corpus(3, RECIPES[recipe].mix)
     for _ in range(200):
         assert set(corpus.document(128)) <= vocab
 
@@ -50,6 +53,10 @@ def test_heldout_structures_verbs_and_names_never_in_ioi_training_sentences():
         assert ", where " not in text  # the relative frame is held out whole
         assert not grammar.is_task_template(text.rsplit(" ", 1)[0]), text
     assert seen == set(grammar.structures("train"))
+    for _ in range(3000):  # composed introductions keep the held-out frames, verbs and names out too
+        text = corpus.ioi_composed()
+        assert ", where " not in text and not (lx.HELDOUT_IOI_NAMES | held_verbs) & _words(text), text
+        assert not grammar.is_task_template(text.rsplit(" ", 1)[0]), text
 
 
 def test_task_templates_are_recognised_and_never_generated():

@@ -166,3 +166,67 @@ TASK_PATTERNS = _task_patterns()
 def is_task_template(text: str) -> bool:
     """Whether `text` is a filling of one of `interp.tasks.ioi`'s templates (never trained on)."""
     return any(p.match(text) for p in TASK_PATTERNS)
+
+
+# -- composed introductions --------------------------------------------------------------------
+# The frames above introduce A and B in one of four set phrases. `composed` introduces them in
+# clauses borrowed from the rest of the corpus, apart or together, in one or two sentences, with
+# unrelated sentences around them, so that what marks the answer is only "the name mentioned once".
+ONE_NAME = [  # {X} one person, {pron} their pronoun
+    "{X} said that {pron} was {adj}", "{X} walked to the {P}", "{X} smiled because {pron} was happy",
+    "{X} was {adj}", "{X} flew to {K}", "{X} {pred}", "{X} {phrase}", "{X} is a {w} who {phrase}",
+]
+TWO_NAMES = [  # {X} then {Y}
+    "{X} said that {Y} was {adj}", "{X} {meeting}", "{X} and {Y} {pred2}", "{X} {pred} with {Y}",
+    "{X} waited for {Y}", "{X} saw {Y} in the {P}",
+]
+_TWO_NAME_KINDS = {"{X} {meeting}": "met", "{X} {pred} with {Y}": "with", "{X} and {Y} {pred2}": "and"}
+JOINERS = [", and ", ". ", ", while ", " and then ", ". Later ", " because ", ", but "]
+LEADS = [". ", ", and ", ", so ", ". Then ", ". Later ", ", and then ", " when ", ". After that, ", ". Soon "]
+
+
+def _clause(rng: random.Random, template: str, x: str, y: str = "") -> str:
+    male = x in lx.MALE_NAMES
+    m, f, cat, pair_phrase = rng.choice(lx.GENDER_PAIRS)
+    return template.format(
+        X=x, Y=y, pron="he" if male else "she", adj=rng.choice(lx.ADJECTIVES), P=rng.choice(lx.PLACES),
+        K=rng.choice(lx.COUNTRY_CAPITALS)[1], pred=singular(rng.choice(PREDICATES)).format(P=rng.choice(lx.PLACES)),
+        pred2=rng.choice(PREDICATES).format(P=rng.choice(lx.PLACES)),
+        phrase=rng.choice([pair_phrase, *lx.CATEGORY_PHRASES[cat]]), w=m if male else f,
+        meeting=rng.choice(MEETINGS).format(B=y, P=rng.choice(lx.PLACES)))
+
+
+def _lead_frame(lead: str) -> str:
+    """The frame a lead into the action makes of an introduction of the frames' kind."""
+    return "two_sentences" if lead.startswith(".") else "main_first" if lead == " when " else "coordinate"
+
+
+def _aside(rng: random.Random) -> str:
+    """An unrelated sentence without names, to stand before or after the introduction."""
+    subj = rng.choice(lx.FILLER_SUBJECTS)
+    return f"{subj.capitalize()} {rng.choice(lx.FILLER_VERBS)} the {rng.choice(lx.OBJECTS)} in the {rng.choice(lx.PLACES)}"
+
+
+def composed(rng: random.Random, a: str, b: str, s: str, verb_split: str = "train") -> str:
+    """An IOI prompt whose introduction of A and B is composed from corpus clauses (see above)."""
+    kind = None  # an intro of the frames' own kind keeps its held-out structures held out
+    if rng.random() < 0.5:
+        template = rng.choice(TWO_NAMES)
+        kind = _TWO_NAME_KINDS.get(template)
+        intro = _clause(rng, template, a, b)
+    else:
+        intro = _clause(rng, rng.choice(ONE_NAME), a) + rng.choice(JOINERS) + _clause(rng, rng.choice(ONE_NAME), b)
+    sentences = [_aside(rng) + "."] if rng.random() < 0.25 else []
+    sentences.append(_cap(intro))
+    allowed = lambda frame: (frame, kind) not in HELDOUT_STRUCTURES
+    leads = [lead for lead in LEADS if allowed(_lead_frame(lead))]
+    if rng.random() < 0.25 and allowed("two_sentences"):  # an aside between the introduction and the action
+        sentences[-1] += "."
+        sentences.append(_aside(rng))
+        leads = [lead for lead in LEADS if lead.startswith(".")]
+    lead = rng.choice(leads)
+    if rng.random() < 0.8 or not allowed("third_party"):
+        act = _action(rng, s, verb_split)
+    else:
+        act = f"the {rng.choice(AGENTS)} {rng.choice(REQUESTS).format(S=s)} {_action(rng, s, verb_split, base=True)}"
+    return " ".join(sentences) + lead + (_cap(act) if lead == ". " else act)
