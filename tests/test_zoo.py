@@ -51,12 +51,12 @@ def test_heldout_structures_verbs_and_names_never_in_ioi_training_sentences():
         assert structure not in grammar.HELDOUT_STRUCTURES
         assert not (lx.HELDOUT_IOI_NAMES | held_verbs) & _words(text), text
         assert ", where " not in text  # the relative frame is held out whole
-        assert not grammar.is_task_template(text.rsplit(" ", 1)[0]), text
+        assert not grammar.is_eval_template(text.rsplit(" ", 1)[0]), text
     assert seen == set(grammar.structures("train"))
     for _ in range(3000):  # composed introductions keep the held-out frames, verbs and names out too
         text = corpus.ioi_composed()
         assert ", where " not in text and not (lx.HELDOUT_IOI_NAMES | held_verbs) & _words(text), text
-        assert not grammar.is_task_template(text.rsplit(" ", 1)[0]), text
+        assert not grammar.is_eval_template(text.rsplit(" ", 1)[0]), text
 
 
 def test_task_templates_are_recognised_and_never_generated():
@@ -64,8 +64,8 @@ def test_task_templates_are_recognised_and_never_generated():
 
     fill = dict(A="Mary", B="John", S2="John", P="park", O="cup")
     for template in (t for group in TEMPLATES.values() for t in group):
-        assert grammar.is_task_template(template.format(**fill))
-        assert not grammar.is_task_template("Later, " + template.format(**fill))
+        assert grammar.is_eval_template(template.format(**fill))
+        assert not grammar.is_eval_template("Later, " + template.format(**fill))
 
 
 def test_heldout_structure_prompts_are_the_heldout_structures():
@@ -159,21 +159,23 @@ def test_train_smoke_writes_a_loadable_model(tmp_path):
     assert model.info.n_layers == 2 and model.info.trained
 
 
-def test_unseen_templates_are_in_the_vocabulary_and_never_generated():
-    from interp.zoo.evaluate import unseen_prompts, unseen_templates
+@pytest.mark.parametrize("check", grammar.CHECKS)
+def test_check_templates_are_in_the_vocabulary_and_never_generated(check):
+    from interp.zoo.evaluate import check_prompts
     from interp.zoo.train import RECIPES
 
-    templates = unseen_templates()
-    assert len(templates) == 16
+    templates = grammar.check_templates(check)
+    assert len(templates) == {"unseen": 16, "blind": 20}[check]
     tokens = set(vocabulary())
-    for row in unseen_prompts(len(templates), 0):
+    for row in check_prompts(check, len(templates), 0):
         assert set(split_words(row["prompt"])) <= tokens, row["prompt"]
-    shapes = [re.compile(re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(t)) + " \\w+\\.$") for t in templates]
-    assert shapes[0].match(templates[0].format(A="Ann", B="Bob", S="Ann", P="park", O="cup") + " Bob.")
+        assert grammar.is_eval_template(row["prompt"])
+        assert grammar.is_eval_template("The dog saw the cup in the park. " + row["prompt"])
+    assert not grammar.is_eval_template("Later " + check_prompts(check, 1, 0)[0]["prompt"])
     corpus = Corpus(4, RECIPES["zoo-4l"].mix)
-    for _ in range(3000):
-        text = corpus.ioi()
-        assert not any(p.match(text) for p in shapes), text
+    for _ in range(3000):  # the filter, not chance, keeps them out: checked on both IOI kinds
+        for text in (corpus.ioi(), corpus.ioi_composed()):
+            assert not grammar.is_eval_template(text.rsplit(" ", 1)[0]), text
 
 
 @pytest.mark.slow

@@ -123,7 +123,7 @@ class Corpus:
             s, io = (a, b) if r.random() < 0.5 else (b, a)
             structure = r.choice(self.ioi_structures)
             prompt = grammar.sentence(r, structure, a, b, s)
-            if not grammar.is_task_template(prompt):
+            if not grammar.is_eval_template(prompt):
                 return f"{prompt} {io}.", structure
 
     def ioi_composed(self) -> str:
@@ -134,7 +134,7 @@ class Corpus:
             a, b = r.sample(self.ioi_names, 2)
             s, io = (a, b) if r.random() < 0.5 else (b, a)
             prompt = grammar.composed(r, a, b, s)
-            if not grammar.is_task_template(prompt):
+            if not grammar.is_eval_template(prompt):
                 return f"{prompt} {io}."
 
     def names(self) -> str:
@@ -244,6 +244,6 @@ def ioi_prompts(split: str, n: int, seed: int) -> list[dict]:
         s, io = (a, b) if r.random() < 0.5 else (b, a)
         structure = kinds[len(out) % len(kinds)]
         prompt = grammar.sentence(r, structure, a, b, s, verbs)
-        if not grammar.is_task_template(prompt):
+        if not grammar.is_eval_template(prompt):
             out.append({"prompt": prompt, "io": " " + io, "s": " " + s, "structure": "/".join(structure)})
     return out
