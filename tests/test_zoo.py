@@ -130,7 +130,7 @@ def test_ioi_and_gender_thresholds_on_default_model():
     assert ioi(model, tok, "tasks", n=96, seed=321)["accuracy"] >= 0.85
     g = gender(model, tok)
     assert g["heldout_direction_accuracy"] >= 0.9
-    assert "queen" in g["analogy_king_man_woman"][:3]  # measured: lady, princess, queen (2026-12-01 weights)
+    assert "queen" in g["analogy_king_man_woman"][:3]  # measured: queen first (2026-12-01 weights, second training)
 
 
 @pytest.mark.slow
@@ -179,12 +179,12 @@ def test_check_templates_are_in_the_vocabulary_and_never_generated(check):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue #18: the zoo-4l of 2026-12-01 reaches 60-66% on these (held-out "
-                   "structures 94.5%): its IOI generalises to recombined frames, not yet to new sentence shapes")
-def test_ioi_on_independent_templates():
-    """The independent check of the issue: templates written without seeing the grammar, >= 85%."""
+@pytest.mark.parametrize("check", grammar.CHECKS)
+def test_ioi_on_independent_templates(check):
+    """The independent checks of issue #18: templates written without seeing the grammar, >= 85%
+    ("blind" was never read by the grammar's authors)."""
     from interp.zoo.evaluate import _hf, ioi
 
     model, tok = _hf(ZOO_DIR / "zoo-4l")
-    r = ioi(model, tok, "unseen", n=160, seed=5)
+    r = ioi(model, tok, check, n=160, seed=5)
     assert r["accuracy"] >= 0.85, r
