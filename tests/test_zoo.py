@@ -16,9 +16,12 @@ def test_corpus_is_deterministic_and_seed_dependent():
     assert Corpus(7).document(300) != Corpus(8).document(300)
 
 
-def test_every_corpus_token_is_in_the_vocabulary():
+@pytest.mark.parametrize("recipe", ["zoo-2l", "zoo-4l"])
+def test_every_corpus_token_is_in_the_vocabulary(recipe):
+    from interp.zoo.train import RECIPES
+
     vocab = set(vocabulary())
-    corpus = Corpus(3)
+    corpus = Corpus(3, RECIPES[recipe].mix)
     for _ in range(200):
         assert set(corpus.document(128)) <= vocab
 
@@ -48,8 +51,12 @@ def test_heldout_structures_verbs_and_names_never_in_ioi_training_sentences():
         assert structure not in grammar.HELDOUT_STRUCTURES
         assert not (lx.HELDOUT_IOI_NAMES | held_verbs) & _words(text), text
         assert ", where " not in text  # the relative frame is held out whole
-        assert not grammar.is_task_template(text.rsplit(" ", 1)[0]), text
+        assert not grammar.is_eval_template(text.rsplit(" ", 1)[0]), text
     assert seen == set(grammar.structures("train"))
+    for _ in range(3000):  # composed introductions keep the held-out frames, verbs and names out too
+        text = corpus.ioi_composed()
+        assert ", where " not in text and not (lx.HELDOUT_IOI_NAMES | held_verbs) & _words(text), text
+        assert not grammar.is_eval_template(text.rsplit(" ", 1)[0]), text
 
 
 def test_task_templates_are_recognised_and_never_generated():
@@ -57,8 +64,8 @@ def test_task_templates_are_recognised_and_never_generated():
 
     fill = dict(A="Mary", B="John", S2="John", P="park", O="cup")
     for template in (t for group in TEMPLATES.values() for t in group):
-        assert grammar.is_task_template(template.format(**fill))
-        assert not grammar.is_task_template("Later, " + template.format(**fill))
+        assert grammar.is_eval_template(template.format(**fill))
+        assert not grammar.is_eval_template("Later, " + template.format(**fill))
 
 
 def test_heldout_structure_prompts_are_the_heldout_structures():
@@ -123,7 +130,7 @@ def test_ioi_and_gender_thresholds_on_default_model():
     assert ioi(model, tok, "tasks", n=96, seed=321)["accuracy"] >= 0.85
     g = gender(model, tok)
     assert g["heldout_direction_accuracy"] >= 0.9
-    assert "queen" in g["analogy_king_man_woman"][:3]  # measured: lady, princess, queen (2026-12-01 weights)
+    assert "queen" in g["analogy_king_man_woman"][:3]  # measured: queen first (2026-12-01 weights, second training)
 
 
 @pytest.mark.slow
@@ -152,30 +159,32 @@ def test_train_smoke_writes_a_loadable_model(tmp_path):
     assert model.info.n_layers == 2 and model.info.trained
 
 
-def test_unseen_templates_are_in_the_vocabulary_and_never_generated():
-    from interp.zoo.evaluate import unseen_prompts, unseen_templates
+@pytest.mark.parametrize("check", grammar.CHECKS)
+def test_check_templates_are_in_the_vocabulary_and_never_generated(check):
+    from interp.zoo.evaluate import check_prompts
     from interp.zoo.train import RECIPES
 
-    templates = unseen_templates()
-    assert len(templates) == 16
+    templates = grammar.check_templates(check)
+    assert len(templates) == {"unseen": 16, "blind": 20}[check]
     tokens = set(vocabulary())
-    for row in unseen_prompts(len(templates), 0):
+    for row in check_prompts(check, len(templates), 0):
         assert set(split_words(row["prompt"])) <= tokens, row["prompt"]
-    shapes = [re.compile(re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(t)) + " \\w+\\.$") for t in templates]
-    assert shapes[0].match(templates[0].format(A="Ann", B="Bob", S="Ann", P="park", O="cup") + " Bob.")
+        assert grammar.is_eval_template(row["prompt"])
+        assert grammar.is_eval_template("The dog saw the cup in the park. " + row["prompt"])
+    assert not grammar.is_eval_template("Later " + check_prompts(check, 1, 0)[0]["prompt"])
     corpus = Corpus(4, RECIPES["zoo-4l"].mix)
-    for _ in range(3000):
-        text = corpus.ioi()
-        assert not any(p.match(text) for p in shapes), text
+    for _ in range(3000):  # the filter, not chance, keeps them out: checked on both IOI kinds
+        for text in (corpus.ioi(), corpus.ioi_composed()):
+            assert not grammar.is_eval_template(text.rsplit(" ", 1)[0]), text
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue #18: the zoo-4l of 2026-12-01 reaches 60-66% on these (held-out "
-                   "structures 94.5%): its IOI generalises to recombined frames, not yet to new sentence shapes")
-def test_ioi_on_independent_templates():
-    """The independent check of the issue: templates written without seeing the grammar, >= 85%."""
+@pytest.mark.parametrize("check", grammar.CHECKS)
+def test_ioi_on_independent_templates(check):
+    """The independent checks of issue #18: templates written without seeing the grammar, >= 85%
+    ("blind" was never read by the grammar's authors)."""
     from interp.zoo.evaluate import _hf, ioi
 
     model, tok = _hf(ZOO_DIR / "zoo-4l")
-    r = ioi(model, tok, "unseen", n=160, seed=5)
+    r = ioi(model, tok, check, n=160, seed=5)
     assert r["accuracy"] >= 0.85, r

@@ -101,8 +101,10 @@ def _markdown(card: dict, curve: str | None) -> str:
         "combinations; `heldout_structures` = structures (frame x intro) never in an IOI training sentence, any "
         "verb (held-out verbs included); `heldout_names` = names never seen in an IOI sentence; `tasks` = the "
         "hand-written templates of `interp.tasks.ioi` (written for real models; the grammar borrows some of their phrases "
-        "but never produces one of them); `unseen` = the independent check, 16 templates written by someone who was given "
-        "only the vocabulary and the task, never the grammar (`interp/zoo/unseen_ioi.txt`).", "",
+        "but never produces one of them); `unseen` and `blind` = independent checks, 16 and 20 templates written by helpers "
+        "given only the vocabulary and the task, never the grammar (`interp/zoo/unseen_ioi.txt`, `blind_ioi.txt`); "
+        "the grammar's authors read `unseen`'s results per template before widening the grammar, and never read "
+        "`blind`.", "",
     ]
     return "\n".join(lines)
 

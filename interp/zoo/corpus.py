@@ -83,6 +83,7 @@ class Mix:
     filler: float = 0.05
     repeat_sentence: float = 0.05
     random_repeat: float = 0.15
+    ioi_composed: float = 0.0  # IOI sentences whose introduction is composed from corpus clauses
 
 
 def random_pool() -> list[str]:
@@ -122,8 +123,19 @@ class Corpus:
             s, io = (a, b) if r.random() < 0.5 else (b, a)
             structure = r.choice(self.ioi_structures)
             prompt = grammar.sentence(r, structure, a, b, s)
-            if not grammar.is_task_template(prompt):
+            if not grammar.is_eval_template(prompt):
                 return f"{prompt} {io}.", structure
+
+    def ioi_composed(self) -> str:
+        """An IOI sentence with an introduction composed from corpus clauses
+        (`interp.zoo.grammar.composed`): the names apart or together, asides around them."""
+        r = self.rng
+        while True:
+            a, b = r.sample(self.ioi_names, 2)
+            s, io = (a, b) if r.random() < 0.5 else (b, a)
+            prompt = grammar.composed(r, a, b, s)
+            if not grammar.is_eval_template(prompt):
+                return f"{prompt} {io}."
 
     def names(self) -> str:
         """Sentences with one name: covers held-out names and held-out IOI clauses."""
@@ -232,6 +244,6 @@ def ioi_prompts(split: str, n: int, seed: int) -> list[dict]:
         s, io = (a, b) if r.random() < 0.5 else (b, a)
         structure = kinds[len(out) % len(kinds)]
         prompt = grammar.sentence(r, structure, a, b, s, verbs)
-        if not grammar.is_task_template(prompt):
+        if not grammar.is_eval_template(prompt):
             out.append({"prompt": prompt, "io": " " + io, "s": " " + s, "structure": "/".join(structure)})
     return out

@@ -10,8 +10,9 @@ Every metric is measured on data the model never trained on:
 - IOI: prompts of sentence structures, verbs or names held out of IOI training sentences
   (`interp.zoo.grammar`), the hand-written templates of `interp.tasks.ioi` ("tasks": written for
   real models; the grammar borrows some of their phrases, but never produces one of them), and
-  an independent check, templates written by someone who never saw the grammar ("unseen",
-  `unseen_ioi.txt`); the indirect object must outrank the subject (accuracy, mean logit
+  two independent checks, templates written by helpers who were given only the vocabulary and
+  the task ("unseen", `unseen_ioi.txt`; "blind", `blind_ioi.txt`, which the grammar's authors
+  never read: "unseen" was read when the grammar was widened); the indirect object must outrank the subject (accuracy, mean logit
   difference);
 - gender: a diff-of-means direction fitted on the training pairs classifies the words of the
   held-out pairs; king - man + woman is ranked by cosine in the input embedding.
@@ -26,7 +27,7 @@ import argparse
 import json
 from pathlib import Path
 
-from interp.zoo import lexicon as lx
+from interp.zoo import grammar, lexicon as lx
 from interp.zoo.corpus import IOI_SPLITS, ioi_prompts, random_pool, vocabulary
 
 INDUCTION_SOURCES = ("vocab", "vocab_no_bos", "pool")
@@ -100,19 +101,12 @@ def induction(model, tokenizer, n_seq: int = 100, length: int = 30, seed: int = 
             "best_induction_head": f"L{best[1]}H{best[2]}", "head_scores": scores}
 
 
-UNSEEN = Path(__file__).parent / "unseen_ioi.txt"
-
-
-def unseen_templates() -> list[str]:
-    """The independent check's templates ({A} {B} first mentions, {S} the subject, {P} {O})."""
-    return [line.strip() for line in UNSEEN.read_text().splitlines() if line.strip() and not line.startswith("#")]
-
-
-def unseen_prompts(n: int, seed: int) -> list[dict]:
-    """n prompts from `unseen_templates` in turn, training names, IO first and second in equal numbers."""
+def check_prompts(name: str, n: int, seed: int) -> list[dict]:
+    """n prompts from the templates of an independent check (`grammar.check_templates`) in turn,
+    training names, IO first and second in equal numbers."""
     import random
 
-    templates, rng, names = unseen_templates(), random.Random(seed), lx.ioi_names("train")
+    templates, rng, names = grammar.check_templates(name), random.Random(seed), lx.ioi_names("train")
     rows = []
     for i in range(n):
         a, b = rng.sample(names, 2)
@@ -123,10 +117,10 @@ def unseen_prompts(n: int, seed: int) -> list[dict]:
 
 
 def ioi_rows(tokenizer, split: str, n: int = 200, seed: int = EVAL_SEED) -> list[dict]:
-    """Prompts of a zoo split, of the independent templates ("unseen"), or ("tasks") of every
+    """Prompts of a zoo split, of an independent check ("unseen", "blind"), or ("tasks") of every
     template of `interp.tasks.ioi`, in turn."""
-    if split == "unseen":
-        return unseen_prompts(n, seed)
+    if split in grammar.CHECKS:
+        return check_prompts(split, n, seed)
     if split != "tasks":
         return ioi_prompts(split, n, seed)
     from interp.tasks.ioi import ioi_prompts as task_prompts
@@ -192,7 +186,7 @@ def evaluate(model_dir, n: int = 200) -> dict:
     for source in INDUCTION_SOURCES:
         result["induction"][source] = induction(model, tokenizer, source=source)
         result["induction"][source].pop("head_scores")
-    result["ioi"] = {split: ioi(model, tokenizer, split, n) for split in (*IOI_SPLITS, "tasks", "unseen")}
+    result["ioi"] = {split: ioi(model, tokenizer, split, n) for split in (*IOI_SPLITS, "tasks", *grammar.CHECKS)}
     result["gender"] = gender(model, tokenizer)
     return result
 

@@ -21,14 +21,15 @@ Any frame may take a fronted phrase ("Yesterday,", "At the bank,"), the action a
 modal ("decided to give"), and the preposition is "to" or "for" by verb. `HELDOUT_STRUCTURES`
 never occur in training (the relative frame entirely, and five other pairs), and neither do
 `HELDOUT_VERBS`; `interp.zoo.evaluate` measures IOI on them. Independently, the corpus never
-produces one of the templates of `interp.tasks.ioi` (written for real models), which are a
-second, hand-written check.
+produces one of the templates of `interp.tasks.ioi` (written for real models) or of the two
+independent checks (`check_templates`), which are hand-written checks.
 """
 
 from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 from interp.zoo import lexicon as lx
 
@@ -152,17 +153,114 @@ def words() -> list[str]:
     return sorted(found | {w.lower() for w in found} | {w.capitalize() for w in found})
 
 
-def _task_patterns() -> list[re.Pattern]:
-    """The templates of `interp.tasks.ioi`, as patterns that match any filling of them."""
+CHECKS = ("unseen", "blind")  # template files beside this module, written without this grammar
+
+
+def check_templates(name: str) -> list[str]:
+    """The templates of an independent check ({A} {B} first mentions, {S} the subject, {P} {O}):
+    "unseen" (`unseen_ioi.txt`) or "blind" (`blind_ioi.txt`, never read by the grammar's authors)."""
+    path = Path(__file__).parent / f"{name}_ioi.txt"
+    return [line.strip() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+
+
+def _pattern(template: str, anywhere: bool = False) -> re.Pattern:
+    """A pattern matching any filling of `template`; `anywhere`: also after other sentences."""
+    body = re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(template)) + "$"
+    return re.compile((r"(?:^|.*[.,] )" if anywhere else "^") + body)
+
+
+def _eval_patterns() -> list[re.Pattern]:
+    """The templates of `interp.tasks.ioi` (written for real models) and of the independent checks."""
     from interp.tasks.ioi import TEMPLATES
 
-    return [re.compile(re.sub(r"\\\{\w+\\\}", r"\\w+", re.escape(t)) + "$")
-            for group in TEMPLATES.values() for t in group]
+    tasks = [_pattern(t) for group in TEMPLATES.values() for t in group]
+    return tasks + [_pattern(t, anywhere=True) for name in CHECKS for t in check_templates(name)]
 
 
-TASK_PATTERNS = _task_patterns()
+EVAL_PATTERNS = _eval_patterns()
 
 
-def is_task_template(text: str) -> bool:
-    """Whether `text` is a filling of one of `interp.tasks.ioi`'s templates (never trained on)."""
-    return any(p.match(text) for p in TASK_PATTERNS)
+def is_eval_template(text: str) -> bool:
+    """Whether `text` fills a template kept for evaluation (`interp.tasks.ioi`'s, or an independent
+    check's, also after other sentences): the corpus never produces one."""
+    return any(p.match(text) for p in EVAL_PATTERNS)
+
+
+# -- composed introductions --------------------------------------------------------------------
+# The frames above introduce A and B in one of four set phrases. `composed` introduces them in
+# clauses borrowed from the rest of the corpus, apart or together, in one or two sentences, with
+# unrelated sentences around them, so that what marks the answer is only "the name mentioned once".
+ONE_NAME = [  # {X} one person, {pron} their pronoun
+    "{X} said that {pron} was {adj}", "{X} walked to the {P}", "{X} smiled because {pron} was happy",
+    "{X} was {adj}", "{X} flew to {K}", "{X} {pred}", "{X} {phrase}", "{X} is a {w} who {phrase}",
+    "{X} stayed home", "{X} lived in the old {P}", "{X} was {adj} that day",
+]
+TWO_NAMES = [  # {X} then {Y}
+    "{X} said that {Y} was {adj}", "{X} {meeting}", "{X} and {Y} {pred2}", "{X} {pred} with {Y}",
+    "{X} waited for {Y}", "{X} saw {Y} in the {P}", "{X} {tverb} {Y}", "{X} {tverb} {Y} at the {P}",
+    "{X} {activity} with {Y} at the {P}", "{X} {activity} with {Y}",
+]
+TRANSITIVE = ["helped", "called", "watched", "found", "liked", "visited", "saw", "joined", "met"]
+ACTIVITIES = ["worked", "played", "danced", "lived", "had lunch", "had dinner", "sat", "stayed"]
+TIMES = ["every day", "every week", "on Monday", "in the morning", "that evening", "that day"]
+_TWO_NAME_KINDS = {"{X} {meeting}": "met", "{X} {pred} with {Y}": "with", "{X} and {Y} {pred2}": "and",
+                   "{X} {activity} with {Y} at the {P}": "with", "{X} {activity} with {Y}": "with"}
+JOINERS = [", and ", ". ", ", while ", " and then ", ". Later ", " because ", ", but "]
+LEADS = [". ", ", and ", ", so ", ". Then ", ". Later ", ", and then ", " when ", ". After that, ", ". Soon ",
+         ". One morning, ", ". Afterwards ", ". Eventually ", ". That evening, ", ". Finally ", ". One day, "]
+
+
+def _clause(rng: random.Random, template: str, x: str, y: str = "") -> str:
+    male = x in lx.MALE_NAMES
+    m, f, cat, pair_phrase = rng.choice(lx.GENDER_PAIRS)
+    return template.format(
+        X=x, Y=y, pron="he" if male else "she", adj=rng.choice(lx.ADJECTIVES), P=rng.choice(lx.PLACES),
+        K=rng.choice(lx.COUNTRY_CAPITALS)[1], pred=singular(rng.choice(PREDICATES)).format(P=rng.choice(lx.PLACES)),
+        pred2=rng.choice(PREDICATES).format(P=rng.choice(lx.PLACES)),
+        phrase=rng.choice([pair_phrase, *lx.CATEGORY_PHRASES[cat]]), w=m if male else f,
+        meeting=rng.choice(MEETINGS).format(B=y, P=rng.choice(lx.PLACES)),
+        tverb=rng.choice(TRANSITIVE), activity=rng.choice(ACTIVITIES)) + _time(rng)
+
+
+def _time(rng: random.Random) -> str:
+    """A time expression to end a clause with, three times in ten."""
+    return " " + rng.choice(TIMES) if rng.random() < 0.3 else ""
+
+
+def _lead_frame(lead: str) -> str:
+    """The frame a lead into the action makes of an introduction of the frames' kind."""
+    return "two_sentences" if lead.startswith(".") else "main_first" if lead == " when " else "coordinate"
+
+
+def _aside(rng: random.Random) -> str:
+    """An unrelated sentence without names, to stand before or after the introduction."""
+    subj = rng.choice(lx.FILLER_SUBJECTS)
+    return f"{subj.capitalize()} {rng.choice(lx.FILLER_VERBS)} the {rng.choice(lx.OBJECTS)} in the {rng.choice(lx.PLACES)}"
+
+
+def composed(rng: random.Random, a: str, b: str, s: str, verb_split: str = "train") -> str:
+    """An IOI prompt whose introduction of A and B is composed from corpus clauses (see above)."""
+    kind = None  # an intro of the frames' own kind keeps its held-out structures held out
+    if rng.random() < 0.5:
+        template = rng.choice(TWO_NAMES)
+        kind = _TWO_NAME_KINDS.get(template)
+        intro = _clause(rng, template, a, b)
+    elif rng.random() < 0.7:
+        intro = _clause(rng, rng.choice(ONE_NAME), a) + rng.choice(JOINERS) + _clause(rng, rng.choice(ONE_NAME), b)
+    else:  # "While A was busy, B stayed home"
+        intro = (f"{rng.choice(CONJUNCTIONS)} " + _clause(rng, rng.choice(ONE_NAME), a) + ", "
+                 + _clause(rng, rng.choice(ONE_NAME), b))
+    sentences = [_aside(rng) + "."] if rng.random() < 0.25 else []
+    sentences.append(_cap(intro))
+    allowed = lambda frame: (frame, kind) not in HELDOUT_STRUCTURES
+    leads = [lead for lead in LEADS if allowed(_lead_frame(lead))]
+    if rng.random() < 0.25 and allowed("two_sentences"):  # an aside between the introduction and the action
+        sentences[-1] += "."
+        sentences.append(_aside(rng))
+        leads = [lead for lead in LEADS if lead.startswith(".")]
+    lead = rng.choice(leads)
+    if rng.random() < 0.8 or not allowed("third_party"):
+        act = _action(rng, s, verb_split)
+    else:
+        act = f"the {rng.choice(AGENTS)} {rng.choice(REQUESTS).format(S=s)} {_action(rng, s, verb_split, base=True)}"
+    return " ".join(sentences) + lead + (_cap(act) if lead == ". " else act)

@@ -62,8 +62,8 @@ RECIPES: dict[str, Recipe] = {
     ),
     "zoo-4l": Recipe(
         n_layer=4, d_model=128, n_head=8, steps=11000, lr=2e-3,
-        mix=Mix(ioi=0.30, gender=0.25, names=0.1, capital=0.05, filler=0.05, repeat_sentence=0.05,
-                random_repeat=0.20),
+        mix=Mix(ioi=0.15, gender=0.30, names=0.1, capital=0.05, filler=0.05, repeat_sentence=0.05,
+                random_repeat=0.15, ioi_composed=0.25),
         description="4-layer GPT-2, the default model: induction, IOI and gender geometry.",
     ),
 }
