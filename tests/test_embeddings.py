@@ -123,7 +123,7 @@ def test_raw_embedding_is_the_checkpoint_on_other_architectures(arch, tmp_path):
 
 
 def test_analogy_baselines_are_nearest_neighbours(zoo2l):
-    """On zoo-2l, where king - man + woman ranks queen first (zoo-4l's ranks lady, princess, queen)."""
+    """On zoo-2l, where king - man + woman ranks queen first (so does zoo-4l, retrained twice on 2026-12-01)."""
     from interp.embeddings import evaluate_analogies, neighbors, parse_questions
 
     qs = parse_questions(": s\nman woman king queen\nboy girl father mother\n")
@@ -155,7 +155,7 @@ def test_similarity_is_spearman_of_cosines(zoo4l):
         parse_word_pairs("king queen\n")
 
 def test_king_minus_man_plus_woman_is_queen(zoo2l, unchanged):
-    """zoo-2l ranks queen first; zoo-4l (2026-12-01 weights) ranks lady, princess, queen."""
+    """zoo-2l ranks queen first (zoo-4l too, in its second 2026-12-01 training; its first ranked queen third)."""
     from interp.embeddings import analogy
 
     with unchanged(zoo2l):
