@@ -188,14 +188,14 @@ def test_zero_layers_removed_is_exactly_clean(zoo2l, unchanged):
     assert table.loss.iloc[1] == table.loss.iloc[0] and table.accuracy.iloc[1] == table.accuracy.iloc[0]
 
 
-def test_mask_removal_lowers_zoo4l_loss_in_last_layer(zoo4l):
-    # Observed: the last layer's induction heads read the next word once allowed (loss falls);
-    # removing the mask in all layers raises it (see the module docstring), so only this is asserted.
-    last = str(zoo4l.cfg.n_layers - 1)
+def test_mask_removal_raises_zoo4l_loss_in_early_and_all_layers(zoo4l):
+    # Observed on every document set tried: unmasking the first layer, or all of them, feeds later
+    # layers inputs they never saw (> 2 nats worse); the last layer's effect is small and goes either
+    # way with the documents (an induction head may use the next word), so it is not asserted.
     table = A.mask_removal_effect(zoo4l, zoo_text())
     loss = dict(zip(table.removed, table.loss))
     assert list(table.removed) == ["none", "0", "1", "2", "3", "all"]
-    assert loss[last] < loss["none"]
+    assert loss["0"] > loss["none"] + 2 and loss["all"] > loss["none"] + 2
     assert table.n_tokens.nunique() == 1
     assert table.delta_loss.iloc[0] == 0.0
 
