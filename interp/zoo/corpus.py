@@ -49,10 +49,7 @@ def _vocab_words() -> list[str]:
         + grammar.words() + lx.FILLER_SUBJECTS + lx.FILLER_VERBS
         + [w for pair in lx.COUNTRY_CAPITALS for w in pair] + _TEMPLATES
     )
-    words: set[str] = set()
-    for text in texts:
-        words.update(re.findall(r"[A-Za-z]+", re.sub(r"\{[a-zA-Z0-9_]+\}", " ", text)))
-    return sorted(words)
+    return sorted(grammar.template_words(texts))
 
 
 # Fixed words of the templates below (placeholders are stripped when building the vocabulary).
@@ -115,27 +112,22 @@ class Corpus:
         return self.ioi_structured()[0]
 
     def ioi_structured(self) -> tuple[str, tuple[str, str]]:
-        """A training IOI sentence and its (frame, intro) structure; never one of the templates
-        of `interp.tasks.ioi`, which stay an independent test."""
-        r = self.rng
-        while True:
-            a, b = r.sample(self.ioi_names, 2)
-            s, io = (a, b) if r.random() < 0.5 else (b, a)
-            structure = r.choice(self.ioi_structures)
-            prompt = grammar.sentence(r, structure, a, b, s)
-            if not grammar.is_eval_template(prompt):
-                return f"{prompt} {io}.", structure
+        """A training IOI sentence and its (frame, intro) structure; never an evaluation template."""
+        r, chosen = self.rng, []
+
+        def build(a, b, s):
+            chosen[:] = [r.choice(self.ioi_structures)]
+            return grammar.sentence(r, chosen[0], a, b, s)
+
+        prompt, io, _ = grammar.draw(r, self.ioi_names, build)
+        return f"{prompt} {io}.", chosen[0]
 
     def ioi_composed(self) -> str:
         """An IOI sentence with an introduction composed from corpus clauses
         (`interp.zoo.grammar.composed`): the names apart or together, asides around them."""
         r = self.rng
-        while True:
-            a, b = r.sample(self.ioi_names, 2)
-            s, io = (a, b) if r.random() < 0.5 else (b, a)
-            prompt = grammar.composed(r, a, b, s)
-            if not grammar.is_eval_template(prompt):
-                return f"{prompt} {io}."
+        prompt, io, _ = grammar.draw(r, self.ioi_names, lambda a, b, s: grammar.composed(r, a, b, s))
+        return f"{prompt} {io}."
 
     def names(self) -> str:
         """Sentences with one name: covers held-out names and held-out IOI clauses."""
@@ -240,10 +232,7 @@ def ioi_prompts(split: str, n: int, seed: int) -> list[dict]:
     verbs = "all" if split == "heldout_structures" else "train"
     out = []
     while len(out) < n:
-        a, b = r.sample(names, 2)
-        s, io = (a, b) if r.random() < 0.5 else (b, a)
         structure = kinds[len(out) % len(kinds)]
-        prompt = grammar.sentence(r, structure, a, b, s, verbs)
-        if not grammar.is_eval_template(prompt):
-            out.append({"prompt": prompt, "io": " " + io, "s": " " + s, "structure": "/".join(structure)})
+        prompt, io, s = grammar.draw(r, names, lambda a, b, s: grammar.sentence(r, structure, a, b, s, verbs))
+        out.append({"prompt": prompt, "io": " " + io, "s": " " + s, "structure": "/".join(structure)})
     return out

@@ -113,6 +113,9 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+_NAMES = set(lx.MALE_NAMES + lx.FEMALE_NAMES)
+
+
 def sentence(rng: random.Random, structure: tuple[str, str], a: str, b: str, s: str,
              verb_split: str = "train") -> str:
     """One IOI prompt of `structure` with A, B introduced and S acting, ending before IO."""
@@ -140,17 +143,28 @@ def sentence(rng: random.Random, structure: tuple[str, str], a: str, b: str, s: 
     return text
 
 
-_NAMES = set(lx.MALE_NAMES + lx.FEMALE_NAMES)
-
-
 def words() -> list[str]:
     """Every fixed word the grammar can write (for the vocabulary)."""
     texts = (PREDICATES + MEETINGS + CONJUNCTIONS + COORDINATORS + LINKS + TRAILING + AGENTS + REQUESTS
              + FRONTED + ADVERBS + MODALS + [" ".join(v) for v in VERBS] + ["both Both with where the"])
-    found: set[str] = set()
-    for text in texts:
-        found.update(re.findall(r"[A-Za-z]+", re.sub(r"\{[A-Za-z0-9]+\}", " ", text)))
+    found = template_words(texts)
     return sorted(found | {w.lower() for w in found} | {w.capitalize() for w in found})
+
+
+def template_words(texts) -> set[str]:
+    """The words of template strings, placeholders ({P}, {name_2}) left out."""
+    return {w for text in texts for w in re.findall(r"[A-Za-z]+", re.sub(r"\{[A-Za-z0-9_]+\}", " ", text))}
+
+
+def draw(rng: random.Random, names: list[str], build) -> tuple[str, str, str]:
+    """(prompt, io, s): `build(a, b, s)` for two distinct names, S either one at random, drawn
+    again until the prompt is not an evaluation template (`is_eval_template`)."""
+    while True:
+        a, b = rng.sample(names, 2)
+        s, io = (a, b) if rng.random() < 0.5 else (b, a)
+        prompt = build(a, b, s)
+        if not is_eval_template(prompt):
+            return prompt, io, s
 
 
 CHECKS = ("unseen", "blind")  # template files beside this module, written without this grammar
