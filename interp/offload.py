@@ -107,10 +107,11 @@ def _units(model) -> list[tuple[str, object, dict]]:
     components (embeddings, final norm, unembedding) and each block whole, since components
     read their weights inside a block's forward without calling the modules that own them.
     Each parameter belongs to the first unit that holds it."""
-    seen, units = set(), []
-    modules = [(f"blocks.{i}", b) if name == "blocks" else (name, child)
-               for name, child in model.named_children() for i, b in (enumerate(child) if name == "blocks" else [(0, child)])]
+    modules = []
+    for name, child in model.named_children():
+        modules += [(f"blocks.{i}", block) for i, block in enumerate(child)] if name == "blocks" else [(name, child)]
     modules.append(("rest", model.original_model))  # anything the components do not hold
+    seen, units = set(), []
     for name, module in modules:
         params = {k: v for k, v in module.named_parameters() if id(v) not in seen}
         seen.update(id(v) for v in params.values())
