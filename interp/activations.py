@@ -182,8 +182,9 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
             predicate on the name.
         prepend_bos: override the model's default of prepending BOS to strings.
         keep_logits: also keep the output logits [batch pos d_vocab].
-        engine: "fast" runs `interp.engine` (plain torch, computes only what is asked for;
-            GPT-2-style models), "bridge" the bridge's forward with one keeping hook per chosen
+        engine: "fast" runs a plain-torch forward that computes only what is asked for
+            (`interp.engine` on GPT-2-style models, `interp.rotary_engine` on Llama, Qwen2 and
+            Mistral), "bridge" the bridge's forward with one keeping hook per chosen
             point, stopped as soon as the last of them has fired (unless the logits are
             wanted), "auto" the fast one
             where the model supports it and no hook of yours is attached to it. Both give the
@@ -205,9 +206,7 @@ def capture(model, prompts, names: Names = None, prepend_bos: bool | None = None
     else:
         tokens, strs = to_tokens(model, prompts, prepend_bos)
     if fast:
-        from interp.engine import run
-
-        kept, logits = run(model, tokens, chosen, logits=keep_logits)
+        kept, logits = fast(model, tokens, chosen, logits=keep_logits)
         return Activations(kept, strs, [len(s) for s in strs], logits)
     with attn_result(model) if any(n.endswith("attn.hook_result") for n in chosen) else _null():
         kept, logits = _bridge_capture(model, tokens, chosen, keep_logits)
@@ -249,20 +248,23 @@ def _null():
     yield
 
 
-def _fast_engine(model, engine: str) -> bool:
-    """Whether `capture` runs `interp.engine` ("fast" on an unsupported model is an error)."""
+def _fast_engine(model, engine: str):
+    """The plain-torch forward `capture` runs (`interp.engine.run` on GPT-2-style models,
+    `interp.rotary_engine.run` on Llama, Qwen2 and Mistral), or None for the bridge ("fast" on
+    an unsupported model is an error)."""
     if engine not in ("auto", "fast", "bridge"):
         raise InterpError(f"engine {engine!r} is not one of 'auto', 'fast', 'bridge'")
     if engine == "bridge":
-        return False
-    from interp.engine import architecture, hooked, supports
+        return None
+    from interp import engine as gpt2, rotary_engine as rotary
 
+    run = gpt2.run if gpt2.supports(model) else rotary.run if rotary.supports(model) else None
     if engine == "fast":
-        if not supports(model):
-            raise InterpError(f"engine 'fast' supports GPT-2-style models, not {architecture(model)}; "
-                              "use engine='bridge' (or 'auto')")
-        return True
-    return supports(model) and not hooked(model)
+        if run is None:
+            raise InterpError(f"engine 'fast' supports GPT-2-style, Llama, Qwen2 and Mistral models, "
+                              f"not {gpt2.architecture(model)}; use engine='bridge' (or 'auto')")
+        return run
+    return None if run is None or gpt2.hooked(model) else run
 
 
 def hook_points(model, prompt: str = "The cat sat on the mat.") -> "pandas.DataFrame":
