@@ -280,3 +280,63 @@ def _mlp(b: _Block, l: int, x: Tensor, want: set, out: dict) -> Tensor:
     _put(out, want, p + "hook_resid_post", x)
     _put(out, want, f"blocks.{l + 1}.hook_resid_pre", x)
     return x
+
+
+# ---------------------------------------------------------------------------------------------
+# Downstream pieces for sweeps (nothing recorded)
+
+
+def parts(model) -> _Parts:
+    """The modules of a supported model (`supports`), for `interp.sweep`'s downstream replay."""
+    return _parts(model)
+
+
+def rotary(p: _Parts, n_pos: int, device) -> tuple[Tensor, Tensor]:
+    """The model's rotary cos, sin [1 pos d_head] for positions 0..n_pos-1."""
+    x = p.embed.weight[:1][None]
+    return p.rotary(x, torch.arange(n_pos, device=device)[None])
+
+
+def attend(b: _Block, x: Tensor, cos: Tensor, sin: Tensor, start: int = 0, last: Tensor | None = None,
+           past: tuple | None = None) -> Tensor:
+    """resid_mid from resid_pre x [n pos d_model] holding positions start.. (`cos`/`sin` cover
+    every position); `past` = the rotated keys and values [n kv_head start d_head] of positions
+    < start; with `last` [n] (indices into x's positions), queries only there (-> [n d_model])."""
+    from transformers.models.llama.modeling_llama import apply_rotary_pos_emb, repeat_kv
+
+    n, S, _ = x.shape
+    h = F.rms_norm(x, x.shape[-1:], b.ln1.weight, _eps(b.ln1))
+    k = F.linear(h, b.k.weight, b.k.bias).view(n, S, -1, b.d_head).transpose(1, 2)
+    v = F.linear(h, b.v.weight, b.v.bias).view(n, S, -1, b.d_head).transpose(1, 2)
+    k = apply_rotary_pos_emb(k, k, cos[:, start:start + S], sin[:, start:start + S])[1]
+    if past is not None:
+        k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+    keys, values = repeat_kv(k, b.groups), repeat_kv(v, b.groups)
+    rows = torch.arange(n, device=x.device)
+    if last is None:
+        q_in, q_pos, resid = h, torch.arange(start, start + S, device=x.device)[None].expand(n, -1), x
+    else:
+        q_in, q_pos, resid = h[rows, last][:, None], (start + last)[:, None], x[rows, last]
+    q = F.linear(q_in, b.q.weight, b.q.bias).view(n, q_in.shape[1], -1, b.d_head).transpose(1, 2)
+    q = apply_rotary_pos_emb(q, q, cos[0, q_pos], sin[0, q_pos])[0]
+    diff = q_pos[:, :, None] - torch.arange(k.shape[2], device=x.device)[None, None]  # [n query key]
+    allowed = (diff >= 0) & (diff < b.window) if b.window else diff >= 0
+    z = F.scaled_dot_product_attention(q, keys, values, attn_mask=allowed[:, None], scale=b.scaling)
+    out = F.linear(z.transpose(1, 2).reshape(n, q.shape[2], -1), b.o.weight, b.o.bias)
+    return resid + (out[:, 0] if last is not None else out)
+
+
+def feed_forward(b: _Block, x: Tensor) -> Tensor:
+    """resid_post from resid_mid x [..., d_model]."""
+    h = F.rms_norm(x, x.shape[-1:], b.ln2.weight, _eps(b.ln2))
+    return x + F.linear(b.act(F.linear(h, b.gate.weight, b.gate.bias)) * F.linear(h, b.up.weight, b.up.bias),
+                        b.down.weight, b.down.bias)
+
+
+def head_outputs(b: _Block, z: Tensor) -> Tensor:
+    """Per-head outputs [head batch pos d_model] of z [batch pos head d_head] (no bias)."""
+    return _result(b, z).permute(2, 0, 1, 3)
+
+
+def final_norm(p: _Parts, x: Tensor) -> Tensor:
+    return F.rms_norm(x, x.shape[-1:], p.ln_final.weight, _eps(p.ln_final))

@@ -313,9 +313,12 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
     """
     _check_replacement(model, tokens, replacement)
     if not supports(model):
+        from interp import rotary_engine
         from interp.blocks import block_sweep
+        from interp.rotary_sweep import rotary_sweep
 
-        return block_sweep(model, tokens, replacement, metric, lengths, positions, layers)
+        faster = rotary_sweep if rotary_engine.supports(model) and not hooked(model) else block_sweep
+        return faster(model, tokens, replacement, metric, lengths, positions, layers, chunk)
     w = _weights(model)
     if hooked(model):
         raise InterpError("the model has hooks attached, which the fast sweep would not run; remove them "

@@ -108,3 +108,46 @@ def test_other_architectures_are_not_claimed(name, tmp_path):
     assert not rotary_engine.supports(model)
     with pytest.raises(InterpError, match="rotary engine supports"):
         rotary_engine.run(model, model.to_tokens("ab"), ["blocks.0.hook_resid_pre"])
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+@pytest.mark.parametrize("positions", [None, [5, 6, 8]], ids=["all", "from-5"])
+@pytest.mark.parametrize("kind", ["logit_diff", "logprob", "loss"])
+def test_rotary_sweep_equals_the_hooked_loop(tiny, kind, positions, monkeypatch):
+    from interp import sweep as sw
+    from interp.rotary_sweep import rotary_sweep
+
+    _, model, _ = tiny
+    ids, strs = to_tokens(model, [PROMPTS[0], PROMPTS[2]])  # 21 and 7 tokens: both last positions after 5
+    lengths = [len(s) for s in strs]
+    metric = {"logit_diff": sw.logit_diff(model, "ab", "cd", 2), "logprob": sw.logprob(model, "ab", 2),
+              "loss": sw.loss()}[kind]
+    zero = sw.zero_replacement(model, ids)
+    clean_ref, ref = sw.naive_sweep(model, ids, zero, metric, lengths=lengths, positions=positions)
+    starts = []
+    real = rotary_engine.attend
+    monkeypatch.setattr(rotary_engine, "attend", lambda b, x, cos, sin, start=0, *a: starts.append(start)
+                        or real(b, x, cos, sin, start, *a))
+    clean, got = rotary_sweep(model, ids, zero, metric, lengths=lengths, positions=positions, chunk=3)
+    _close("clean", clean, clean_ref, 1e-5)
+    _close("sweep", got, ref, 1e-4)
+    # positions before 5 are replayed only when the metric reads more than the last position
+    assert set(starts) == ({5} if positions and kind != "loss" else {0})
+
+
+def test_fast_sweep_takes_the_rotary_path_unless_hooked(tiny, monkeypatch):
+    from interp import blocks, rotary_sweep, sweep as sw
+
+    _, model, _ = tiny
+    ids = model.to_tokens(PROMPTS[1:2])
+    taken = []
+    for module, name in ((rotary_sweep, "rotary_sweep"), (blocks, "block_sweep")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _n=name, _r=real, **k: taken.append(_n) or _r(*a, **k))
+    metric = sw.logit_diff(model, "ab", "cd", 1)
+    sw.fast_sweep(model, ids, sw.zero_replacement(model, ids), metric)
+    with model.hooks(fwd_hooks=[("blocks.0.hook_resid_post", lambda t, hook: None)]):
+        sw.fast_sweep(model, ids, sw.zero_replacement(model, ids), metric)
+    assert taken == ["rotary_sweep", "block_sweep"]
