@@ -11,7 +11,8 @@ token length, per-prompt IO - S logit difference at the last position):
   `run_with_hooks` per head zeroing its `hook_z`), nnsight 0.8.1 (`nnsight.TransformersModel`
   around the plain transformers model, one trace per head zeroing that head's slice of the
   attention output projection's input), interp's fast sweep (`interp.sweep.fast_sweep`; on
-  non-GPT-2 models `interp.blocks.block_sweep`), and the same replacing the last position only;
+  Llama-family models `interp.rotary_sweep`, on the rest `interp.blocks.block_sweep`), and the same
+  replacing the last position only;
 - head patching on an ABC-corrupted batch (every name replaced by another, no name repeated):
   `interp.sweep.patch_heads` against `transformer_lens.patching.get_act_patch_attn_head_out_all_pos`;
 - peak memory of capturing every hook point of 16 x 128 tokens, in a fresh process (peak

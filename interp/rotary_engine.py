@@ -42,9 +42,10 @@ _PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def supports(model) -> bool:
-    """True for a Llama, Qwen2 or Mistral bridge in its default configuration: full rotary,
-    RMSNorm, sequential attention then MLP, no soft caps, weights all on the device, and none of
-    the bridge's optional split-input hooks (`use_split_qkv_input`, `use_attn_in`) switched on."""
+    """True for a Llama, Qwen2 or Mistral bridge in its default configuration: float32 (or
+    float64) weights, full rotary, RMSNorm, sequential attention then MLP, no soft caps, weights
+    all on the device, and none of the bridge's optional split-input hooks
+    (`use_split_qkv_input`, `use_attn_in`) switched on."""
     from interp.arch import facts
     from interp.engine import architecture
     from interp.offload import offloaded
@@ -52,6 +53,8 @@ def supports(model) -> bool:
     if architecture(model) not in FAMILIES or offloaded(model):
         return False
     f, c = facts(model), model.cfg
+    if model.embed.original_component.weight.dtype not in (torch.float32, torch.float64):
+        return False  # half precision: the bridge upcasts inside its norms; leave it to the bridge
     return (f.positions == "rotary" and f.rotary_fraction == 1.0 and f.norm == "rms" and not f.parallel
             and not f.post_norms and f.attn_softcap is None and f.final_softcap is None
             and not getattr(c, "use_split_qkv_input", False) and not getattr(c, "use_attn_in", False)

@@ -23,13 +23,15 @@ mode's folded LayerNorm and centred weights) and the forward pieces of `interp.e
 weights, LayerNorm, attention, MLP), so it reproduces the bridge's numbers (to ~1e-5). Every
 call checks that against one bridge forward of the first prompt (of all prompts for a custom
 metric) and raises if they disagree. That plain-torch path serves GPT-2-style models (learned
-absolute positions, LayerNorm, sequential attention then MLP) with no hooks attached; every
-other causal architecture (Llama, Qwen2, Mistral, Gemma 2/3, GPT-NeoX, Phi, GPT-J, OPT) takes
-`interp.blocks.block_sweep`, which replays the model's own decoder blocks downstream of each
-head, stacked along the batch (same numbers as the naive loop; `make bench`: 4.6x faster on
-smollm2-135m and on gemma3-270m, see reports/bench/README.md); there too, a replacement from
-position P > 0 with a last-position metric replays positions P.. only, reading the clean keys
-and values of the earlier ones from a cache (`interp.kv`). `supports_fast(model)`
+absolute positions, LayerNorm, sequential attention then MLP) with no hooks attached. Llama,
+Qwen2 and Mistral with no hooks attached take the same algorithm on `interp.rotary_engine`'s
+pieces (`interp.rotary_sweep`). Every other causal architecture (Gemma 2/3, GPT-NeoX, Phi,
+GPT-J, OPT), and any model with hooks attached, takes `interp.blocks.block_sweep`, which
+replays the model's own decoder blocks downstream of each head, stacked along the batch. All
+three give the naive loop's numbers (to ~1e-5; `make bench` has the speed-ups, see
+reports/bench/README.md), and all three replay only positions P.. when the replacement starts
+at position P > 0 and the metric reads the last position, reading the clean keys and values of
+the earlier ones. `supports_fast(model)`
 says whether a model has a fast path.
 
 Example:
@@ -307,9 +309,10 @@ def fast_sweep(model, tokens: Tensor, replacement: Tensor, metric: Metric, lengt
         chunk: heads per stacked batch (default: as many as fit in 32 MiB of MLP activations).
 
     Raises:
-        InterpError: a bad replacement. Models that are not GPT-2-style run through
-            `interp.blocks.block_sweep` (their own decoder blocks, downstream only, positions
-            from the first replaced one on under the same conditions).
+        InterpError: a bad replacement. Llama, Qwen2 and Mistral run through
+            `interp.rotary_sweep.rotary_sweep`, other models (and any with hooks attached)
+            through `interp.blocks.block_sweep` (their own decoder blocks), both downstream
+            only and from the first replaced position on under the same conditions.
     """
     _check_replacement(model, tokens, replacement)
     if not supports(model):
