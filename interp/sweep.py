@@ -58,7 +58,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from interp.engine import Weights, architecture, attention, hooked, layer_norm, mlp, run, supports, weights
+from interp.engine import Weights, architecture, attention, hooked, layer_norm, mlp, supports, weights
 from interp.errors import InterpError
 from interp.progress import bar
 from interp.tokens import token_ids
@@ -160,11 +160,15 @@ def clean_run(model, tokens: Tensor, mids: bool = False) -> tuple[Tensor, Tensor
 
 
 def _acts(model, tokens: Tensor, names: list[str]) -> dict:
-    """The activations `names` of one clean forward: through `interp.engine` (which stops after the
-    last stage asked for) for a GPT-2-style model with no hooks attached, else the bridge."""
+    """The activations `names` of one clean forward: through the plain-torch engine `capture`
+    would use (`interp.engine` or `interp.rotary_engine`, which stop after the last stage asked
+    for) when the model has one and no hooks attached, else the bridge."""
+    from interp.activations import _fast_engine
+
+    fast = _fast_engine(model, "auto")
     with torch.no_grad():
-        if supports(model) and not hooked(model):
-            return run(model, tokens, names)[0]
+        if fast is not None:
+            return fast(model, tokens, names)[0]
         return model.run_with_cache(tokens, names_filter=lambda n: n in set(names))[1]
 
 
@@ -375,6 +379,19 @@ def _self_check(model, tokens: Tensor, clean: Tensor, metric: Metric, last: Tens
 # Activation patching of head outputs
 
 
+def _from_first_difference(model, clean: Tensor, corrupted: Tensor, positions):
+    """`positions` when given; else, on a causal model, the positions from the first one where any
+    clean and corrupted prompt differ (before it every head's corrupted z is its clean z, so
+    patching there changes nothing and a last-position metric replays only the rest); else None."""
+    from interp.arch import facts
+
+    if positions is not None or not facts(model).causal:
+        return positions
+    differs = (clean != corrupted).any(0).nonzero()
+    first = int(differs[0]) if len(differs) else 0
+    return list(range(first, clean.shape[1])) if first > 0 else None
+
+
 def patch_heads(model, clean: Sequence[str] | Tensor, corrupted: Sequence[str] | Tensor, metric: Metric,
                 positions=None, engine: Literal["auto", "fast", "naive"] = "auto"):
     """Patch each head's z from the corrupted run into the clean run; a table per head.
@@ -382,6 +399,9 @@ def patch_heads(model, clean: Sequence[str] | Tensor, corrupted: Sequence[str] |
     Args:
         clean, corrupted: prompts (or token tensors) of equal token length, pairwise.
         metric: a `Metric` read on the patched clean run.
+        positions: positions to patch (default: on a causal model, every position from the first
+            one where a clean and a corrupted prompt differ: the earlier ones would receive their
+            own clean values, so a last-position metric replays only the rest).
 
     Returns:
         DataFrame with layer, head, clean, patched, delta, relative (delta / |clean|), averaged
@@ -398,7 +418,7 @@ def patch_heads(model, clean: Sequence[str] | Tensor, corrupted: Sequence[str] |
                           "patching needs prompts of equal token length, pairwise")
     z_corrupt, _ = clean_run(model, xt)
     run = fast_sweep if engine == "fast" or (engine == "auto" and supports_fast(model)) else naive_sweep
-    base, out = run(model, ct, z_corrupt, metric, positions=positions)
+    base, out = run(model, ct, z_corrupt, metric, positions=_from_first_difference(model, ct, xt, positions))
     rows = [{"layer": l, "head": h, "clean": base.mean().item(), "patched": out[l, h].mean().item()}
             for l in range(out.shape[0]) for h in range(out.shape[1])]
     df = pd.DataFrame(rows)

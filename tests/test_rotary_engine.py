@@ -151,3 +151,22 @@ def test_fast_sweep_takes_the_rotary_path_unless_hooked(tiny, monkeypatch):
     with model.hooks(fwd_hooks=[("blocks.0.hook_resid_post", lambda t, hook: None)]):
         sw.fast_sweep(model, ids, sw.zero_replacement(model, ids), metric)
     assert taken == ["rotary_sweep", "block_sweep"]
+
+
+def test_patch_heads_replays_from_the_first_difference(tiny, monkeypatch):
+    from interp import sweep as sw
+
+    _, model, _ = tiny
+    clean = model.to_tokens([PROMPTS[0]])
+    corrupted = clean.clone()
+    corrupted[0, 6:9] = corrupted[0, 10:13]  # the prompts first differ at position 6
+    metric = sw.logit_diff(model, "ab", "cd", 1)
+    z_corrupt, _ = sw.clean_run(model, corrupted)
+    _, every = sw.naive_sweep(model, clean, z_corrupt, metric)  # patched at every position
+    starts = []
+    real = rotary_engine.attend
+    monkeypatch.setattr(rotary_engine, "attend", lambda b, x, cos, sin, start=0, *a: starts.append(start)
+                        or real(b, x, cos, sin, start, *a))
+    df = sw.patch_heads(model, clean, corrupted, metric).sort_values(["layer", "head"])
+    assert set(starts) == {6}
+    _close("patched", torch.tensor(df["patched"].to_numpy()).reshape(every.shape[:2]), every[..., 0], 1e-4)
