@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from interp import rotary_engine as re
+from interp.errors import InterpError
 from interp.progress import bar
 
 _CHUNK_BYTES = 12 * 2**20  # bound on one wave's MLP hidden layer: about 30 copies on smollm2-135m (batch 4 x 16), the
@@ -40,8 +41,16 @@ def rotary_sweep(model, tokens: Tensor, replacement: Tensor, metric, lengths=Non
     Args:
         chunk: (layer, head) copies per wave (default: as many as fit in 12 MiB of MLP activations).
     """
-    from interp.sweep import _first_changed, _last, _self_check, position_mask
+    from interp.engine import architecture, hooked
+    from interp.sweep import _check_replacement, _first_changed, _last, _self_check, position_mask
 
+    if not re.supports(model):
+        raise InterpError(f"the rotary sweep supports Llama, Qwen2 and Mistral models, not {architecture(model)}; "
+                          "use interp.sweep.fast_sweep, which picks the path for each model")
+    if hooked(model):
+        raise InterpError("the model has hooks attached, which the rotary sweep would not run; remove them "
+                          "or use interp.sweep.fast_sweep (which replays the model's own blocks then)")
+    _check_replacement(model, tokens, replacement)
     p = re.parts(model)
     B, S = tokens.shape
     L, H = len(p.blocks), model.cfg.n_heads

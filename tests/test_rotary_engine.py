@@ -170,3 +170,21 @@ def test_patch_heads_replays_from_the_first_difference(tiny, monkeypatch):
     df = sw.patch_heads(model, clean, corrupted, metric).sort_values(["layer", "head"])
     assert set(starts) == {6}
     _close("patched", torch.tensor(df["patched"].to_numpy()).reshape(every.shape[:2]), every[..., 0], 1e-4)
+
+
+def test_rotary_sweep_refuses_what_it_cannot_run(tiny, tmp_path):
+    from interp import sweep as sw
+    from interp.rotary_sweep import rotary_sweep
+
+    _, model, _ = tiny
+    ids = model.to_tokens(PROMPTS[1:2])
+    metric = sw.logit_diff(model, "ab", "cd", 1)
+    with pytest.raises(InterpError, match="replacement has shape"):
+        rotary_sweep(model, ids, torch.zeros(1, 2, 3), metric)
+    with model.hooks(fwd_hooks=[("blocks.0.hook_resid_post", lambda t, hook: None)]):
+        with pytest.raises(InterpError, match="hooks attached"):
+            rotary_sweep(model, ids, sw.zero_replacement(model, ids), metric)
+    gpt2 = archs.bridged("gpt2", tmp_path)
+    ids = gpt2.to_tokens("ab")
+    with pytest.raises(InterpError, match="rotary sweep supports"):
+        rotary_sweep(gpt2, ids, sw.zero_replacement(gpt2, ids), sw.logit_diff(gpt2, "ab", "cd", 1))
