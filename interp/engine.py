@@ -142,14 +142,26 @@ def hooked(model) -> bool:
         m = ref()
         if m is None or not (m._forward_hooks or m._forward_pre_hooks):
             continue
-        if isinstance(m, HookPoint) or any(not _internal(h) for h in (*m._forward_hooks.values(),
-                                                                       *m._forward_pre_hooks.values())):
+        hooks = (*m._forward_hooks.values(), *m._forward_pre_hooks.values())
+        if any(not (_bridge_wiring(h) if isinstance(m, HookPoint) else _internal(h)) for h in hooks):
             return True
     return False
 
 
 def _internal(hook) -> bool:
     return str(getattr(hook, "__module__", "")).startswith(("transformer_lens.", "transformers.", "interp.offload"))
+
+
+def _bridge_wiring(hook) -> bool:
+    """True for the permanent hooks a bridge puts on its own hook points to mirror a
+    subcomponent's activation onto a placeholder's (TransformerLens `_wire_symbolic_hooks`,
+    e.g. OPT's fc1.hook_in / fc2.hook_out): they change nothing. Every other hook on a hook point
+    counts as the user's, also one whose function comes from TransformerLens."""
+    code = getattr(hook, "__code__", None)
+    if code is None or code.co_name != "full_hook" or "hook" not in code.co_freevars:
+        return False
+    inner = hook.__closure__[code.co_freevars.index("hook")].cell_contents
+    return getattr(inner, "__module__", "") == "transformer_lens.model_bridge.component_setup"
 
 
 def _slots(model) -> list:

@@ -49,15 +49,11 @@ def test_each_cached_step_equals_full_forward(model, unchanged):
             assert (got - want).abs().max().item() <= 1e-4, f"step to {end} tokens"
 
 
-def test_the_cache_is_used_unless_hooked(model, request):
+def test_the_cache_is_used_unless_hooked(model):
     """GPT-2 steps through `interp.engine.Decoder`, every other architecture through the bridge's
-    cache; hooks attached (or cache=False) rerun the whole sequence."""
+    cache (OPT too: the bridge's own wiring hooks on its hook points do not count as a user's);
+    hooks attached (or cache=False) rerun the whole sequence."""
     from interp.engine import supports
-
-    if type(model.original_model).__name__ == "OPTForCausalLM":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "interp.engine.hooked counts the OPT bridge's own symbolic hooks (TransformerLens "
-            "_wire_symbolic_hooks on fc1.hook_in / fc2.hook_out) as a user's, so sampling reruns")))
     from interp.kv import CachedStepper
     from interp.sampling import _stepper
 
