@@ -10,13 +10,14 @@ numbers of the in-memory one, and every hooked analysis gives the same results.
 
 The weights move in units: the embeddings, each block whole, the final norm and the
 unembedding (TransformerLens' components read their weights inside a block's forward, not
-only through the modules that own them). Each offloaded unit gets a forward pre-hook and
-hook: its weights are meta tensors except while it runs (loaded with accelerate's tools). Analyses that read weights directly (direct
-logit attribution reads W_U and W_O, the embedding analyses W_E) ask for them with
+only through the modules that own them). Each offloaded unit gets a forward pre-hook that
+loads its weights (with accelerate's tools) and a forward hook that drops them again, so they
+are meta tensors except while it runs. Analyses that read weights directly (direct logit
+attribution reads W_U and W_O, the embedding analyses W_E) ask for them with
 `resident(model, *parts)`, which brings only those parts onto the device for the time of a
-`with` block; on a model that is not offloaded it does nothing. The GPT-2 fast engine, which
-reads every weight at once, does not run on an offloaded model: `interp.engine.supports` says
-no, and the analyses take the bridge's path.
+`with` block; on a model that is not offloaded it does nothing. The plain-torch engines, which
+read every weight at once, do not run on an offloaded model (`interp.engine.supports` and
+`interp.rotary_engine.supports` say no), and the analyses take the bridge's path.
 
 Peak CPU memory while loading is one copy of the model (it is processed in memory first);
 after that, what stays resident is what `max_memory` allows.

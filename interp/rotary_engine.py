@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from interp.engine import _put, architecture, hooked
+from interp.engine import _stage as _engine_stage
 from interp.errors import InterpError
 
 FAMILIES = ("LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM")
@@ -47,7 +49,6 @@ def supports(model) -> bool:
     all on the device, and none of the bridge's optional split-input hooks
     (`use_split_qkv_input`, `use_attn_in`) switched on."""
     from interp.arch import facts
-    from interp.engine import architecture
     from interp.offload import offloaded
 
     if architecture(model) not in FAMILIES or offloaded(model):
@@ -90,13 +91,13 @@ class _Parts:
     unembed: torch.nn.Linear
 
 
-def _parts(model) -> _Parts:
-    """The modules the forward reads, looked up once per model (they hold the live weights, so
-    edits to them are followed)."""
-    parts = _PARTS.get(model)
-    if parts is None:
-        parts = _PARTS[model] = _lookup(model)
-    return parts
+def parts(model) -> _Parts:
+    """The modules the forward reads (also `interp.rotary_sweep`'s), looked up once per model
+    (they hold the live weights, so edits to them are followed)."""
+    found = _PARTS.get(model)
+    if found is None:
+        found = _PARTS[model] = _lookup(model)
+    return found
 
 
 def _lookup(model) -> _Parts:
@@ -139,11 +140,7 @@ def run(model, tokens: Tensor, names: Iterable[str], logits: bool = False) -> tu
     Raises:
         InterpError: unsupported model, hooks attached to it, or an unknown hook name.
     """
-    from interp.engine import hooked
-
     if not supports(model):
-        from interp.engine import architecture
-
         raise InterpError(f"the rotary engine supports Llama, Qwen2 and Mistral models, not {architecture(model)}; "
                           "use engine='bridge' (or 'auto')")
     if hooked(model):
@@ -151,7 +148,7 @@ def run(model, tokens: Tensor, names: Iterable[str], logits: bool = False) -> tu
                           "use engine='bridge' (or 'auto', which does so by itself)")
     names = list(names)
     want = set(names)
-    p = _parts(model)
+    p = parts(model)
     L = len(p.blocks)
     stop = max([_stage(n, L) for n in names] + [2 * L + 1 if logits else -1])
     out: dict = {}
@@ -180,14 +177,7 @@ def run(model, tokens: Tensor, names: Iterable[str], logits: bool = False) -> tu
 
 def _stage(name: str, n_layers: int) -> int:
     """Forward stage of `name` (as `interp.engine`'s; the rotary module's cos/sin are stage 0)."""
-    from interp.engine import _stage as stage
-
-    return 0 if name.startswith("rotary_emb.") else stage(name, n_layers)
-
-
-def _put(out: dict, want: set, name: str, t: Tensor) -> None:
-    if name in want:
-        out[name] = t
+    return 0 if name.startswith("rotary_emb.") else _engine_stage(name, n_layers)
 
 
 def _eps(norm) -> float:
@@ -287,17 +277,6 @@ def _mlp(b: _Block, l: int, x: Tensor, want: set, out: dict) -> Tensor:
 
 # ---------------------------------------------------------------------------------------------
 # Downstream pieces for sweeps (nothing recorded)
-
-
-def parts(model) -> _Parts:
-    """The modules of a supported model (`supports`), for `interp.sweep`'s downstream replay."""
-    return _parts(model)
-
-
-def rotary(p: _Parts, n_pos: int, device) -> tuple[Tensor, Tensor]:
-    """The model's rotary cos, sin [1 pos d_head] for positions 0..n_pos-1."""
-    x = p.embed.weight[:1][None]
-    return p.rotary(x, torch.arange(n_pos, device=device)[None])
 
 
 def attend(b: _Block, x: Tensor, cos: Tensor, sin: Tensor, start: int = 0, last: Tensor | None = None,

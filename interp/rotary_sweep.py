@@ -58,9 +58,10 @@ def rotary_sweep(model, tokens: Tensor, replacement: Tensor, metric, lengths=Non
     P = _first_changed(mask, last, metric)  # positions < P are the clean run's in every copy
     names = [f"blocks.{l}.{n}" for n in ("attn.hook_z", "hook_resid_mid") for l in range(L)]
     names += [f"blocks.{l}.attn.hook_{c}" for l in range(1, L) for c in ("rot_k", "v")] if P else []
+    names += ["rotary_emb.hook_cos", "rotary_emb.hook_sin"]  # every position's, for the replay
     with torch.no_grad():
         acts = re.run(model, tokens, names)[0]
-        cos, sin = re.rotary(p, S, tokens.device)
+        cos, sin = acts["rotary_emb.hook_cos"], acts["rotary_emb.hook_sin"]
         prefix = [None] + [tuple(acts[f"blocks.{l}.attn.hook_{c}"][:, :P].transpose(1, 2) for c in ("rot_k", "v"))
                            for l in range(1, L)] if P else None
         run = _Replay(p, metric, tokens, last, P, cos, sin, prefix)

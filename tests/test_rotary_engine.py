@@ -113,6 +113,15 @@ def test_other_architectures_are_not_claimed(name, tmp_path):
 # ---------------------------------------------------------------- sweeps
 
 
+def _replay_starts(monkeypatch) -> list:
+    """The first position of every attention replay (`rotary_engine.attend`'s start) from now on."""
+    starts = []
+    real = rotary_engine.attend
+    monkeypatch.setattr(rotary_engine, "attend", lambda b, x, cos, sin, start=0, *a: starts.append(start)
+                        or real(b, x, cos, sin, start, *a))
+    return starts
+
+
 @pytest.mark.parametrize("positions", [None, [5, 6, 8]], ids=["all", "from-5"])
 @pytest.mark.parametrize("kind", ["logit_diff", "logprob", "loss"])
 def test_rotary_sweep_equals_the_hooked_loop(tiny, kind, positions, monkeypatch):
@@ -126,10 +135,7 @@ def test_rotary_sweep_equals_the_hooked_loop(tiny, kind, positions, monkeypatch)
               "loss": sw.loss()}[kind]
     zero = sw.zero_replacement(model, ids)
     clean_ref, ref = sw.naive_sweep(model, ids, zero, metric, lengths=lengths, positions=positions)
-    starts = []
-    real = rotary_engine.attend
-    monkeypatch.setattr(rotary_engine, "attend", lambda b, x, cos, sin, start=0, *a: starts.append(start)
-                        or real(b, x, cos, sin, start, *a))
+    starts = _replay_starts(monkeypatch)
     clean, got = rotary_sweep(model, ids, zero, metric, lengths=lengths, positions=positions, chunk=3)
     _close("clean", clean, clean_ref, 1e-5)
     _close("sweep", got, ref, 1e-4)
@@ -163,10 +169,7 @@ def test_patch_heads_replays_from_the_first_difference(tiny, monkeypatch):
     metric = sw.logit_diff(model, "ab", "cd", 1)
     z_corrupt, _ = sw.clean_run(model, corrupted)
     _, every = sw.naive_sweep(model, clean, z_corrupt, metric)  # patched at every position
-    starts = []
-    real = rotary_engine.attend
-    monkeypatch.setattr(rotary_engine, "attend", lambda b, x, cos, sin, start=0, *a: starts.append(start)
-                        or real(b, x, cos, sin, start, *a))
+    starts = _replay_starts(monkeypatch)
     df = sw.patch_heads(model, clean, corrupted, metric).sort_values(["layer", "head"])
     assert set(starts) == {6}
     _close("patched", torch.tensor(df["patched"].to_numpy()).reshape(every.shape[:2]), every[..., 0], 1e-4)
